@@ -1,0 +1,1 @@
+"""Body composition analysis: regions, tissues, slices, aggregation, report."""

@@ -1,0 +1,60 @@
+"""The CT volume every step works on: voxels, their grid, and metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+
+@dataclass
+class CTVolume:
+    """A checked CT volume in Hounsfield units.
+
+    ``data`` is indexed (i, j, k) as nibabel reads it; ``affine`` maps voxel
+    indices to RAS+ millimetres. For DICOM input this is the grid of the
+    ``image.nii.gz`` the pipeline writes, and every label map lies on it.
+
+    ``metadata`` holds non-identifying DICOM values (UIDs, kVp, kernel, study
+    date ...); ``patient`` holds identifying ones (name, ID, birth date, sex,
+    age, size, weight). Only the report sheets may show ``patient`` values;
+    logs and folder names never do.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    source: str  # "nifti", "dicom" or "zip"
+    source_name: str  # file or folder name, used for --use-study-prefix
+    metadata: dict[str, Any] = field(default_factory=dict)
+    patient: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. "gantry tilt resampled"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def to_nifti(self) -> nib.Nifti1Image:
+        image = nib.Nifti1Image(self.data, self.affine)
+        image.set_qform(self.affine, code=1)
+        image.set_sform(self.affine, code=1)
+        return image
+
+    def fingerprint(self) -> str:
+        """SHA-256 over voxels and geometry: identifies the input in the manifest."""
+        digest = hashlib.sha256()
+        digest.update(str(self.data.dtype).encode())
+        digest.update(np.asarray(self.data.shape, dtype=np.int64).tobytes())
+        digest.update(np.round(np.asarray(self.affine, dtype=np.float64), 5).tobytes())
+        digest.update(np.ascontiguousarray(self.data).tobytes())
+        return digest.hexdigest()

@@ -1,0 +1,105 @@
+"""Label maps: integer voxel maps on the CT grid with the names of their labels.
+
+Written as NIfTI with the label names embedded in the header extension that
+TotalSegmentator writes (a Caret XML label table, readable by
+``totalsegmentator.nifti_ext_header.load_multilabel_nifti`` and by viewers
+that understand it), plus a ``<name>.labels.json`` beside it.
+TotalSegmentator's own writer converts the whole volume to float64 first; this
+one writes the same XML without touching the voxels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+from xml.sax.saxutils import escape
+
+import nibabel as nib
+import numpy as np
+
+CARET_COLOURS = (
+    (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255),
+    (255, 128, 0), (255, 0, 128), (128, 255, 128), (0, 128, 255), (128, 128, 128), (185, 170, 155),
+)  # fmt: skip
+
+
+@dataclass
+class LabelMap:
+    """One model's output: ``data`` on the CT grid, ``labels`` id -> name (0 is background)."""
+
+    data: np.ndarray
+    affine: np.ndarray
+    labels: dict[int, str]
+    model: str
+    origin: str = "inference"  # "inference", "stand-in", "user-supplied", "threshold"
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = {int(k): str(v) for k, v in self.labels.items()}
+        if 0 in self.labels:
+            raise ValueError("label 0 is background and has no name")
+
+    @property
+    def ids_by_name(self) -> dict[str, int]:
+        return {name: label for label, name in self.labels.items()}
+
+    def mask(self, name: str) -> np.ndarray:
+        return self.data == self.ids_by_name[name]
+
+    def to_nifti(self) -> nib.Nifti1Image:
+        dtype = np.uint8 if max(self.labels, default=0) < 256 else np.uint16
+        image = nib.Nifti1Image(np.asarray(self.data, dtype=dtype), self.affine)
+        image.set_qform(self.affine, code=1)
+        image.set_sform(self.affine, code=1)
+        image.header.extensions.append(
+            nib.nifti1.Nifti1Extension(0, caret_label_table(self.labels).encode("utf-8"))
+        )
+        return image
+
+
+def labels_document(label_map: LabelMap) -> dict:
+    return {
+        "model": label_map.model,
+        "origin": label_map.origin,
+        "labels": {str(k): v for k, v in sorted(label_map.labels.items())},
+    }
+
+
+def caret_label_table(labels: Mapping[int, str]) -> str:
+    rows = []
+    for label_id, name in sorted(labels.items()):
+        r, g, b = CARET_COLOURS[label_id % len(CARET_COLOURS)]
+        rows.append(
+            f'<Label Key="{label_id}" Red="{r / 255}" Green="{g / 255}" Blue="{b / 255}" '
+            f'Alpha="1"><![CDATA[{escape(name)}]]></Label>'
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?> <CaretExtension>  '
+        '<VolumeInformation Index="0">   <LabelTable>\n'
+        + "\n".join(rows)
+        + "\n  </LabelTable>  <VolumeType><![CDATA[Label]]></VolumeType>   "
+        "</VolumeInformation></CaretExtension>\n"
+    )
+
+
+def read_embedded_labels(image: nib.Nifti1Image) -> dict[int, str] | None:
+    """Label names from a NIfTI's Caret extension, or None when it has none."""
+    import xml.etree.ElementTree as ElementTree
+
+    for extension in image.header.extensions:
+        content = extension.get_content()
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", errors="replace")
+        if "CaretExtension" not in str(content):
+            continue
+        try:
+            root = ElementTree.fromstring(str(content).strip())
+        except ElementTree.ParseError:
+            return None
+        return {
+            int(node.attrib["Key"]): (node.text or "").strip()
+            for node in root.iter("Label")
+            if int(node.attrib["Key"]) != 0
+        }
+    return None

@@ -1,0 +1,1 @@
+"""Organ measurements: structure statistics, CNR, contrast phase, bone density."""

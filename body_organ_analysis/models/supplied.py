@@ -1,0 +1,91 @@
+"""Label maps the user supplies with ``--segmentation NAME=PATH``.
+
+A supplied map replaces running model NAME. It must lie on the CT's grid
+(same shape, same affine within a tolerance, or the same grid in another
+axis order/orientation, which is reoriented exactly) and hold only labels of
+the model's label set; anything else is a clear error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from body_organ_analysis.errors import SegmentationError
+from body_organ_analysis.imaging.volume import CTVolume
+from body_organ_analysis.labelmap import LabelMap, read_embedded_labels
+from body_organ_analysis.models.registry import ModelSpec
+
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
+    where = f"--segmentation {spec.name}={path}"
+    try:
+        image = nib.load(str(path))
+        if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+            raise SegmentationError(f"{where}: not a NIfTI label map. Supply a .nii or .nii.gz file.")
+        image = _on_ct_grid(image, ct, where)
+        data = np.asanyarray(image.dataobj)
+    except SegmentationError:
+        raise
+    except FileNotFoundError:
+        raise SegmentationError(f"{where}: the file does not exist. Check the path.") from None
+    except Exception as error:  # nibabel raises many kinds for broken files
+        raise SegmentationError(
+            f"{where}: the file cannot be read as NIfTI ({type(error).__name__}). "
+            "Supply an intact .nii or .nii.gz label map."
+        ) from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if not np.issubdtype(data.dtype, np.integer):
+        rounded = np.rint(data)
+        if not np.array_equal(rounded, data):
+            raise SegmentationError(f"{where}: the voxels are not whole numbers; a label map holds integer ids.")
+        data = rounded
+    labels = spec.labels()
+    present = np.unique(data)
+    foreign = sorted(int(v) for v in present if v != 0 and int(v) not in labels)
+    if foreign or (present < 0).any():
+        raise SegmentationError(
+            f"{where}: label ids {foreign[:10]} are not in the {spec.name!r} label set "
+            f"(ids 1-{max(labels)}). Supply the output of that model."
+        )
+    embedded = read_embedded_labels(image)
+    if embedded:
+        clashes = [k for k, v in embedded.items() if k in labels and labels[k] != v]
+        if clashes:
+            raise SegmentationError(
+                f"{where}: the file names label {clashes[0]} {embedded[clashes[0]]!r}, but in "
+                f"{spec.name!r} it is {labels[clashes[0]]!r}. Supply a map with the model's own ids."
+            )
+    dtype = np.uint8 if max(labels) < 256 else np.uint16
+    return LabelMap(
+        data=data.astype(dtype),
+        affine=ct.affine.copy(),
+        labels=labels,
+        model=spec.name,
+        origin="user-supplied",
+        details={"file": str(path)},
+    )
+
+
+def _on_ct_grid(image: nib.Nifti1Image, ct: CTVolume, where: str) -> nib.Nifti1Image:
+    """Return ``image`` on the CT grid, reoriented if it is the same grid flipped/permuted."""
+    if image.shape[:3] == ct.shape and np.allclose(image.affine, ct.affine, atol=AFFINE_TOLERANCE_MM):
+        return image
+    source = nib.orientations.io_orientation(image.affine)
+    target = nib.orientations.io_orientation(ct.affine)
+    transform = nib.orientations.ornt_transform(source, target)
+    reoriented = image.as_reoriented(transform)
+    if reoriented.shape[:3] == ct.shape and np.allclose(
+        reoriented.affine, ct.affine, atol=AFFINE_TOLERANCE_MM
+    ):
+        return reoriented
+    raise SegmentationError(
+        f"{where}: the label map does not lie on the CT's grid (label map {tuple(image.shape[:3])} "
+        f"voxels, CT {ct.shape}; or their positions in space differ). Supply a segmentation "
+        "made from this very CT."
+    )

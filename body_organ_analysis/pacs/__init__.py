@@ -1,0 +1,1 @@
+"""PACS integration (optional extra ``pacs``): trigger, worker, sinks, DICOM outputs, statistics."""

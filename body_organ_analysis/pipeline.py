@@ -1,0 +1,171 @@
+"""``analyze()``: load -> segment -> measure -> write, for one CT.
+
+The command line, the PACS worker and the web UI call this and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from body_organ_analysis import __version__
+from body_organ_analysis.context import AnalysisContext, log, timed_step
+from body_organ_analysis.imaging import load_ct
+from body_organ_analysis.imaging.volume import CTVolume
+from body_organ_analysis.models.registry import ModelSpec, resolve_models
+from body_organ_analysis.report.output import MANIFEST_NAME, OutputStaging, read_manifest
+from body_organ_analysis.report.workbook import WORKBOOK_NAME, info_sheet, write_workbook
+from body_organ_analysis.settings import Settings
+
+IMAGE_NAME = "image.nii.gz"
+
+
+@dataclass
+class AnalysisResult:
+    output_dir: Path
+    files: list[str]
+    manifest: dict[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def analyze(settings: Settings) -> AnalysisResult:
+    """Run the whole analysis of ``settings.input_image`` into ``settings.output_dir``.
+
+    Raises :class:`body_organ_analysis.errors.BoaError` for every problem a
+    user can fix; the output folder is then left as it was.
+    """
+    timings: dict[str, float] = {}
+    specs = resolve_models(settings.models, settings.license_number)
+    _check_supplied_names(settings, specs)
+    _prepare_weights(settings, specs)
+    with timed_step("load", timings):
+        ct = load_ct(settings.input_image, series_uid=settings.series_uid)
+    previous = None if settings.force_recompute else read_manifest(settings.output_dir)
+    prefix = study_prefix(ct) if settings.use_study_prefix else None
+    output = OutputStaging(settings.output_dir, prefix)
+    try:
+        ctx = AnalysisContext(settings=settings, ct=ct, output=output, timings_s=timings)
+        _run_steps(ctx, specs, previous)
+        manifest = build_manifest(ctx, specs)
+        output.commit(manifest)
+    except BaseException:
+        output.discard()
+        raise
+    files = sorted(manifest_files(settings.output_dir, prefix))
+    return AnalysisResult(settings.output_dir, files, manifest, ctx.results, ctx.warnings)
+
+
+def _run_steps(ctx: AnalysisContext, specs: list[ModelSpec], previous: dict[str, Any] | None) -> None:
+    from body_organ_analysis.bca import stage as bca_stage
+    from body_organ_analysis.measure import stage as measure_stage
+    from body_organ_analysis.models.segment import segment_models
+
+    if ctx.ct.source != "nifti":
+        with ctx.step("write image"):
+            import nibabel as nib
+
+            nib.save(ctx.ct.to_nifti(), str(ctx.output.path(IMAGE_NAME)))
+    segment_models(ctx, specs, previous)
+    with ctx.step("write label maps"):
+        for name, label_map in ctx.labelmaps.items():
+            ctx.output.write_labelmap(name, label_map)
+    measure_stage.run(ctx)
+    if any(spec.name == "bca" for spec in specs):
+        bca_stage.run(ctx)
+    with ctx.step("write workbook"):
+        ctx.info = {**base_info(ctx), **ctx.info}
+        write_workbook(ctx.output.path(WORKBOOK_NAME), [info_sheet(ctx.info), *ctx.sheets])
+
+
+def base_info(ctx: AnalysisContext) -> dict[str, Any]:
+    ct = ctx.ct
+    return {
+        "tool_version": __version__,
+        "input": ct.source_name,
+        "input_type": ct.source,
+        "image_shape_voxels": "x".join(str(s) for s in ct.shape),
+        "voxel_spacing_mm": "x".join(f"{s:.3f}" for s in ct.spacing),
+        "models": ", ".join(ctx.labelmaps),
+    }
+
+
+def build_manifest(ctx: AnalysisContext, specs: list[ModelSpec]) -> dict[str, Any]:
+    stand_in = any(r.get("origin") == "stand-in" for r in ctx.model_records.values())
+    return {
+        "tool": "body-organ-analysis",
+        "tool_version": __version__,
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input": {
+            "type": ctx.ct.source,
+            "name": ctx.ct.source_name,
+            "shape": list(ctx.ct.shape),
+            "spacing_mm": list(ctx.ct.spacing),
+            "affine": ctx.ct.affine.tolist(),
+            "series_instance_uid": ctx.ct.metadata.get("SeriesInstanceUID"),
+            "notes": ctx.ct.notes,
+        },
+        "input_fingerprint": ctx.ct.fingerprint(),
+        "settings": ctx.settings.for_manifest(),
+        "models_requested": list(ctx.settings.models),
+        "models": ctx.model_records,
+        "stand_in_models": stand_in,
+        "timings_s": ctx.timings_s,
+        "warnings": ctx.warnings,
+    }
+
+
+def manifest_files(output_dir: Path, prefix: str | None) -> list[str]:
+    manifest = read_manifest_for_prefix(output_dir, prefix) or {}
+    return [*manifest.get("files", {}), (f"{prefix}_" if prefix else "") + MANIFEST_NAME]
+
+
+def read_manifest_for_prefix(output_dir: Path, prefix: str | None) -> dict[str, Any] | None:
+    if not prefix:
+        return read_manifest(output_dir)
+    import json
+
+    try:
+        return json.loads((output_dir / f"{prefix}_{MANIFEST_NAME}").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def study_prefix(ct: CTVolume) -> str:
+    """File-name prefix from the input's name (``--use-study-prefix``), made safe for paths."""
+    name = ct.source_name
+    for suffix in (".nii.gz", ".nii", ".zip"):
+        name = name.removesuffix(suffix)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
+
+
+def _check_supplied_names(settings: Settings, specs: list[ModelSpec]) -> None:
+    from body_organ_analysis.errors import ExitCode, UsageError
+
+    names = {spec.name for spec in specs}
+    for name in settings.segmentations:
+        if name not in names:
+            raise UsageError(
+                f"--segmentation {name}=... names a model that is not part of this run "
+                f"({', '.join(sorted(names))}). Add it with -m or drop the --segmentation.",
+                ExitCode.USAGE,
+            )
+
+
+def _prepare_weights(settings: Settings, specs: list[ModelSpec]) -> None:
+    """Make sure the weights of every model that will run are there (or fail now)."""
+    to_run = [
+        spec
+        for spec in specs
+        if spec.produces_labelmap
+        and spec.name not in settings.segmentations
+        and not (spec.engine == "bca" and settings.bca_engine == "threshold")
+    ]
+    if to_run:
+        from body_organ_analysis.models.weights import ensure_weights
+
+        ensure_weights(to_run, settings)
+    log.debug("weights ready for %s", [s.name for s in to_run])

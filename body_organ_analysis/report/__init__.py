@@ -1,0 +1,1 @@
+"""Output files: label maps, JSON, workbook, PDF, previews, manifest."""

@@ -1,0 +1,139 @@
+"""The output folder contract: staged writes, manifest, atomic completion.
+
+Every file of a run is written into a hidden staging folder beside the output
+folder. Only when the whole analysis has succeeded are the files moved into the
+output folder (one ``os.replace`` each, the manifest last). A failed run
+removes the staging folder and leaves the output folder as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from body_organ_analysis.labelmap import LabelMap
+
+from body_organ_analysis.errors import OutputError
+
+MANIFEST_NAME = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(output_dir: Path) -> dict[str, Any] | None:
+    """The manifest of an earlier run in ``output_dir``, or None."""
+    path = output_dir / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class OutputStaging:
+    """Collects a run's files in a staging folder, then moves them into place.
+
+    ``path(name)`` gives where to write a file; with a study prefix the stored
+    name becomes ``<prefix>_<name>``. ``adopt(name, source)`` reuses a file
+    from the existing output folder (a model output that needs no recompute).
+    """
+
+    def __init__(self, output_dir: Path, prefix: str | None = None) -> None:
+        self.output_dir = output_dir
+        self.prefix = prefix
+        parent = output_dir.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.boa-", dir=parent))
+        except OSError as error:
+            raise OutputError(
+                f"Cannot write the output folder {output_dir}: {error.strerror}. "
+                "Choose a folder you can write to with -o/--output-dir."
+            ) from None
+        self.files: dict[str, Path] = {}  # logical name -> staged path
+
+    def stored_name(self, name: str) -> str:
+        return f"{self.prefix}_{name}" if self.prefix else name
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now; it is registered as an output of this run."""
+        staged = self.staging / self.stored_name(name)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        self.files[name] = staged
+        return staged
+
+    def adopt(self, name: str, existing: Path) -> None:
+        """Keep an existing output file (copied, so a failed run changes nothing)."""
+        shutil.copy2(existing, self.path(name))
+
+    def write_json(self, name: str, document: Any) -> Path:
+        path = self.path(name)
+        path.write_text(json.dumps(document, indent=2, allow_nan=False, default=_json_default))
+        return path
+
+    def write_labelmap(self, stem: str, label_map: "LabelMap") -> Path:
+        """Write ``<stem>.nii.gz`` (label names embedded) and ``<stem>.labels.json``."""
+        import nibabel as nib
+
+        from body_organ_analysis.labelmap import labels_document
+
+        path = self.path(f"{stem}.nii.gz")
+        nib.save(label_map.to_nifti(), str(path))
+        self.write_json(f"{stem}.labels.json", labels_document(label_map))
+        return path
+
+    def file_records(self) -> dict[str, dict[str, Any]]:
+        return {
+            self.stored_name(name): {"size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
+            for name, path in sorted(self.files.items())
+            if path.exists()
+        }
+
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Write the manifest and move every staged file into the output folder."""
+        manifest = {**manifest, "files": self.file_records()}
+        manifest_path = self.staging / self.stored_name(MANIFEST_NAME)
+        manifest_path.write_text(json.dumps(manifest, indent=2, default=_json_default))
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            for name, staged in sorted(self.files.items()):
+                if staged.exists():
+                    target = self.output_dir / self.stored_name(name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, target)
+            os.replace(manifest_path, self.output_dir / self.stored_name(MANIFEST_NAME))
+        except OSError as error:
+            raise OutputError(
+                f"Could not move the results into {self.output_dir}: {error.strerror}."
+            ) from None
+        finally:
+            self.discard()
+        return self.output_dir
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

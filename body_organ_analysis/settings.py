@@ -1,0 +1,162 @@
+"""One typed settings object, built once at the edge from flags and environment.
+
+Nothing else in the package reads ``os.environ``: the command line, the PACS
+worker and the web UI call :func:`build_settings` with their flags and the
+environment, and pass the resulting :class:`Settings` down.
+A flag wins over its environment variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from body_organ_analysis.errors import UsageError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+# flag name -> environment variable (booleans and strings alike)
+ENV_VARIABLES: dict[str, str] = {
+    "device": "DEVICE",
+    "license_number": "LICENSE_NUMBER",
+    "fast_total": "FAST_TOTAL",
+    "verbose": "VERBOSE",
+    "offline": "BOA_OFFLINE",
+    "weights_dir": "BOA_WEIGHTS_DIR",
+    "skip_contrast_information": "SKIP_CONTRAST_INFORMATION",
+    "fast_bca": "FAST_BCA",
+    "bca_engine": "BCA_ENGINE",
+    "bca_no_pdf": "BCA_NO_PDF",
+    "theme": "THEME",
+}
+
+DEVICE_PATTERN = re.compile(r"^(cpu|gpu|cuda)(:\d+)?$")
+THEMES = ("light", "dark")
+BCA_ENGINES = ("nnunet", "threshold")
+BODY_REGIONS = ("abdomen", "thorax", "neck")
+LICENSE_LENGTH = 18  # TotalSegmentator's offline format check; no online check is made
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one analysis needs to know. Validated in ``__post_init__``."""
+
+    input_image: Path
+    output_dir: Path
+    models: tuple[str, ...] = ("total",)
+    device: str = "gpu"
+    license_number: str | None = None
+    fast_total: bool = False
+    use_study_prefix: bool = False
+    verbose: bool = False
+    force_recompute: bool = False
+    segmentations: Mapping[str, Path] = field(default_factory=dict)
+    series_uid: str | None = None
+    offline: bool = False
+    weights_dir: Path | None = None  # None: where TotalSegmentator looks
+    totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
+    totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
+    # measurements (organ statistics, contrast, CNR, preview, radiomics)
+    skip_contrast_information: bool = False
+    cnr_adjustment: bool = False
+    preview: bool = False
+    radiomics: bool = False
+    # body composition and report
+    fast_bca: bool = False
+    bca_engine: str = "nnunet"
+    bca_examined_body_region: str | None = None
+    bca_no_pdf: bool = False
+    theme: str = "light"
+
+    def __post_init__(self) -> None:
+        if not DEVICE_PATTERN.match(self.device):
+            raise UsageError(
+                f"Unknown device {self.device!r}. Use one of: gpu, cuda, gpu:N, cuda:N, cpu."
+            )
+        if self.theme not in THEMES:
+            raise UsageError(f"Unknown theme {self.theme!r}. Use one of: {', '.join(THEMES)}.")
+        if self.bca_engine not in BCA_ENGINES:
+            raise UsageError(
+                f"Unknown body-composition engine {self.bca_engine!r}. "
+                f"Use one of: {', '.join(BCA_ENGINES)}."
+            )
+        if (
+            self.bca_examined_body_region is not None
+            and self.bca_examined_body_region not in BODY_REGIONS
+        ):
+            raise UsageError(
+                f"Unknown examined body region {self.bca_examined_body_region!r}. "
+                f"Use one of: {', '.join(BODY_REGIONS)}."
+            )
+        if self.license_number is not None and len(self.license_number) != LICENSE_LENGTH:
+            raise UsageError(
+                f"The licence number has {len(self.license_number)} characters; TotalSegmentator "
+                f"licence numbers have {LICENSE_LENGTH}. Check -l/--license_number or LICENSE_NUMBER."
+            )
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "segmentations", dict(self.segmentations))
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def for_manifest(self) -> dict[str, Any]:
+        """The settings as JSON-ready values, without the licence number."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "license_number":
+                value = "set" if value else None
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, Mapping):
+                value = {k: str(v) for k, v in value.items()}
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def result_affecting(self) -> dict[str, Any]:
+        """The settings that change what a model produces (for output reuse)."""
+        return {
+            "fast_total": self.fast_total,
+            "fast_bca": self.fast_bca,
+            "bca_engine": self.bca_engine,
+            "license": bool(self.license_number),
+        }
+
+
+def parse_bool(name: str, text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise UsageError(f"{name}={text!r} is not a boolean. Use 1/0 or true/false.")
+
+
+def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Merge flags (None = not given) with the environment, then validate.
+
+    ``flags`` uses the field names of :class:`Settings`.
+    """
+    values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    bool_fields = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
+    for name, variable in ENV_VARIABLES.items():
+        if name in values or variable not in environ:
+            continue
+        text = environ[variable]
+        if name in bool_fields:
+            values[name] = parse_bool(variable, text)
+        elif text != "":
+            values[name] = Path(text) if name == "weights_dir" else text
+    for name, variable in (
+        ("totalseg_weights_path", "TOTALSEG_WEIGHTS_PATH"),
+        ("totalseg_home_dir", "TOTALSEG_HOME_DIR"),
+    ):
+        if environ.get(variable):
+            values.setdefault(name, Path(environ[variable]))
+    return Settings(**values)

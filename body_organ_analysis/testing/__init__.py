@@ -1,0 +1,1 @@
+"""Helpers for tests and demos: stand-in models, synthetic data."""
