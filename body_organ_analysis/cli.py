@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("-o", "--output-dir", dest="output_dir", type=Path, required=True, help="output folder")
     flag("-m", "--models", default="total",
          help="'+'-separated model names, or 'all' (default: total)")
-    flag("-d", "--device", help="gpu, cuda, gpu:N, cuda:N or cpu (env DEVICE; default gpu)")
+    flag("-d", "--device", help="auto, gpu, cuda, gpu:N, cuda:N or cpu (env DEVICE; default auto: a GPU if there is one)")
     flag("-l", "--license_number", "--license-number", dest="license_number",
          help="TotalSegmentator licence number for licensed models (env LICENSE_NUMBER)")
     switch(parser, "--fast-total", dest="fast_total", help="use the fast variant of models that have one (env FAST_TOTAL)")

@@ -34,7 +34,7 @@ ENV_VARIABLES: dict[str, str] = {
     "theme": "THEME",
 }
 
-DEVICE_PATTERN = re.compile(r"^(cpu|gpu|cuda)(:\d+)?$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|(gpu|cuda)(:\d+)?)$")
 THEMES = ("light", "dark")
 BCA_ENGINES = ("nnunet", "threshold")
 BODY_REGIONS = ("abdomen", "thorax", "neck")
@@ -48,7 +48,7 @@ class Settings:
     input_image: Path
     output_dir: Path
     models: tuple[str, ...] = ("total",)
-    device: str = "gpu"
+    device: str = "auto"  # auto: the first GPU if there is one, else the CPU
     license_number: str | None = None
     fast_total: bool = False
     use_study_prefix: bool = False
@@ -75,7 +75,7 @@ class Settings:
     def __post_init__(self) -> None:
         if not DEVICE_PATTERN.match(self.device):
             raise UsageError(
-                f"Unknown device {self.device!r}. Use one of: gpu, cuda, gpu:N, cuda:N, cpu."
+                f"Unknown device {self.device!r}. Use one of: auto, gpu, cuda, gpu:N, cuda:N, cpu."
             )
         if self.theme not in THEMES:
             raise UsageError(f"Unknown theme {self.theme!r}. Use one of: {', '.join(THEMES)}.")
