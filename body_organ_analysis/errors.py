@@ -30,6 +30,7 @@ class ExitCode(enum.IntEnum):
     WEIGHTS_MISSING = 13  # weights absent and offline, or the download failed
     DEVICE_UNAVAILABLE = 14  # the GPU asked for is not there
     OUTPUT_NOT_WRITABLE = 15  # output folder cannot be created or written
+    UNSAFE_ARCHIVE = 16  # a zip refused: unsafe paths, links, encryption, too large (zip bomb)
 
 
 class BoaError(Exception):
