@@ -144,10 +144,14 @@ def _decode(slices: list[SliceRef], shape: tuple[int, int, int], where: str) -> 
     return data
 
 
+def read_pixels(path: Path) -> np.ndarray:
+    """The stored pixel values of a DICOM file, decoded (no rescale): (rows, columns) or (frames, ...)."""
+    return pydicom.dcmread(str(path)).pixel_array
+
+
 def _read_pixels(ref: SliceRef, where: str) -> np.ndarray:
     try:
-        dataset = pydicom.dcmread(str(ref.path))
-        pixels = dataset.pixel_array
+        pixels = read_pixels(ref.path)
     except Exception as error:  # decoders raise many kinds on damaged or unsupported data
         syntax = getattr(getattr(ref.header, "file_meta", None), "TransferSyntaxUID", None)
         detail = f"{type(error).__name__}"

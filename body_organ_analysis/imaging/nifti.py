@@ -22,7 +22,7 @@ from body_organ_analysis.imaging.checks import (
     check_size,
     check_volume,
 )
-from body_organ_analysis.imaging.metadata import nifti_metadata
+from body_organ_analysis.imaging.metadata import nifti_metadata, patient_values
 from body_organ_analysis.imaging.volume import CTVolume
 
 
@@ -53,6 +53,7 @@ def load_nifti(path: Path) -> CTVolume:
         source="nifti",
         source_name=path.name,
         metadata=nifti_metadata(shape, image.affine),
+        patient=patient_values(None),
     )
     return check_volume(volume, what)
 
