@@ -157,3 +157,46 @@ def compress_with_gdcm(path: Path, syntax: str) -> None:
     writer.SetImage(change.GetOutput())
     if not writer.Write():
         raise RuntimeError(f"GDCM cannot write {path}")
+
+
+def write_enhanced_ct(
+    path: Path,
+    hu: np.ndarray,
+    *,
+    pixel_spacing: tuple[float, float] = (0.8, 0.8),
+    slice_spacing: float = 2.0,
+    origin: Sequence[float] = (-30.0, -40.0, 100.0),
+    intercept: float = -1024.0,
+) -> Path:
+    """Write ``hu`` (slice, row, column) as one enhanced (multi-frame) axial CT file."""
+    stored = np.rint(np.asarray(hu, dtype=np.float64) - intercept).astype(np.uint16)
+    ds = _slice_dataset(stored[0], origin, np.array([1.0, 0, 0, 0, 1, 0]), pixel_spacing, False, intercept, 1.0)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.SeriesInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+                    "RescaleIntercept", "RescaleSlope"):  # fmt: skip
+        delattr(ds, keyword)
+    shared = Dataset()
+    shared.PlaneOrientationSequence = [Dataset()]
+    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PixelMeasuresSequence = [Dataset()]
+    shared.PixelMeasuresSequence[0].PixelSpacing = list(pixel_spacing)
+    shared.PixelMeasuresSequence[0].SliceThickness = slice_spacing
+    shared.PixelValueTransformationSequence = [Dataset()]
+    shared.PixelValueTransformationSequence[0].RescaleIntercept = intercept
+    shared.PixelValueTransformationSequence[0].RescaleSlope = 1
+    ds.SharedFunctionalGroupsSequence = [shared]
+    frames = []
+    for k in range(len(stored)):
+        frame = Dataset()
+        frame.PlanePositionSequence = [Dataset()]
+        frame.PlanePositionSequence[0].ImagePositionPatient = [
+            float(origin[0]), float(origin[1]), float(origin[2]) + k * slice_spacing
+        ]
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    ds.NumberOfFrames = len(stored)
+    ds.PixelData = np.ascontiguousarray(stored).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
