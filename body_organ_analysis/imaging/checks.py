@@ -23,6 +23,11 @@ HU_RANGE = (-32768.0, 32767.0)
 SAMPLE_VOXELS = 2_000_000
 
 
+def capital(text: str) -> str:
+    """``text`` with its first letter upper case (messages that start with a place name)."""
+    return text[:1].upper() + text[1:]
+
+
 def check_size(shape: tuple[int, ...], what: str) -> None:
     """Refuse a header that claims an absurd size, before allocating anything."""
     edges = [int(s) for s in shape]
@@ -40,13 +45,13 @@ def check_size(shape: tuple[int, ...], what: str) -> None:
 def check_dimensions(shape: tuple[int, ...], what: str) -> None:
     if len(shape) != 3:
         raise InputError(
-            f"{what} has {len(shape)} dimension(s) {tuple(shape)}; a CT volume has 3. "
+            f"{capital(what)} has {len(shape)} dimension(s) {tuple(shape)}; a CT volume has 3. "
             "Give one 3-D CT (not a single slice, not a time series).",
             ExitCode.BAD_DIMENSIONS,
         )
     if min(shape) < MIN_SLICES:
         raise InputError(
-            f"{what} has only {min(shape)} slice(s) along one axis; at least {MIN_SLICES} are "
+            f"{capital(what)} has only {min(shape)} slice(s) along one axis; at least {MIN_SLICES} are "
             "needed. Give the whole CT series.",
             ExitCode.BAD_DIMENSIONS,
         )
@@ -76,12 +81,12 @@ def check_voxels(data: np.ndarray, what: str) -> None:
     """Finite values that look like Hounsfield units."""
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         raise InputError(
-            f"{what} contains NaN or infinite voxels. Export the CT again without them.",
+            f"{capital(what)} contains NaN or infinite voxels. Export the CT again without them.",
             ExitCode.BAD_VOXELS,
         )
     if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
         raise InputError(
-            f"{what} holds {data.dtype} voxels; a CT holds one number per voxel.",
+            f"{capital(what)} holds {data.dtype} voxels; a CT holds one number per voxel.",
             ExitCode.NOT_CT,
         )
     step = max(1, int(data.size // SAMPLE_VOXELS))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pydicom
 
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging.archive import extract_zip
-from body_organ_analysis.imaging.checks import as_hounsfield, check_dimensions, check_size, check_volume
+from body_organ_analysis.imaging.checks import as_hounsfield, capital, check_dimensions, check_size, check_volume
 from body_organ_analysis.imaging.geometry import StackGeometry, stack_geometry, to_las
 from body_organ_analysis.imaging.metadata import dicom_metadata, patient_values
 from body_organ_analysis.imaging.series import Stack, choose_stack, group_stacks
@@ -53,15 +54,18 @@ def _load_folder(
         log.warning("%d DICOM file(s) in the input could not be read and were skipped", len(scan.unreadable))
     stack = choose_stack(group_stacks(scan.slices), series_uid, where)
     try:
-        return load_stack(stack, where, source, source_name)
+        volume = load_stack(stack, where, source, source_name)
     except InputError as error:
         if scan.unreadable and error.exit_code == ExitCode.BAD_GEOMETRY:
             raise InputError(
-                f"{error} ({len(scan.unreadable)} damaged DICOM file(s) were skipped, e.g. "
-                f"{scan.unreadable[0]}; they may be the missing images.)",
-                error.exit_code,
+                f"{len(scan.unreadable)} DICOM file(s) in {where} are truncated or damaged (e.g. "
+                f"{scan.unreadable[0]}), and the series read without them is incomplete: {error}",
+                ExitCode.INPUT_UNREADABLE,
             ) from None
         raise
+    if scan.unreadable:
+        volume.notes.append(f"{len(scan.unreadable)} truncated or damaged DICOM file(s) skipped")
+    return volume
 
 
 def _check_found(scan: FolderScan, where: str) -> None:
@@ -69,17 +73,17 @@ def _check_found(scan: FolderScan, where: str) -> None:
         return
     if scan.files_seen == 0:
         raise InputError(
-            f"{where} is empty. Give the folder (or zip) that holds the CT's DICOM files.",
+            f"{capital(where)} is empty. Give the folder (or zip) that holds the CT's DICOM files.",
             ExitCode.INPUT_NOT_FOUND,
         )
     if scan.unreadable:
         raise InputError(
-            f"{where} holds {len(scan.unreadable)} DICOM file(s), none of which can be read "
+            f"{capital(where)} holds {len(scan.unreadable)} DICOM file(s), none of which can be read "
             f"(e.g. {scan.unreadable[0]}: truncated or damaged). Export the series again.",
             ExitCode.INPUT_UNREADABLE,
         )
     raise InputError(
-        f"{where} holds {scan.files_seen} file(s) but no DICOM image ({scan.not_dicom} not "
+        f"{capital(where)} holds {scan.files_seen} file(s) but no DICOM image ({scan.not_dicom} not "
         f"DICOM, {scan.no_image} DICOM without pixel data). Give the folder of the CT's "
         "DICOM images.",
         ExitCode.INPUT_NOT_FOUND,
@@ -146,7 +150,9 @@ def _decode(slices: list[SliceRef], shape: tuple[int, int, int], where: str) -> 
 
 def read_pixels(path: Path) -> np.ndarray:
     """The stored pixel values of a DICOM file, decoded (no rescale): (rows, columns) or (frames, ...)."""
-    return pydicom.dcmread(str(path)).pixel_array
+    with warnings.catch_warnings():  # damage is reported by the exception, not by warnings
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(str(path)).pixel_array
 
 
 def _read_pixels(ref: SliceRef, where: str) -> np.ndarray:

@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from body_organ_analysis.errors import ExitCode, InputError
-from body_organ_analysis.imaging.checks import ORTHONORMAL_TOLERANCE
+from body_organ_analysis.imaging.checks import ORTHONORMAL_TOLERANCE, capital
 from body_organ_analysis.imaging.slices import SliceRef
 
 SPACING_TOLERANCE = 0.02  # relative deviation of one gap from the median gap
@@ -104,7 +104,7 @@ def _check_spacing(along: np.ndarray, where: str) -> None:
     gaps = np.diff(along)
     if (gaps < POSITION_TOLERANCE_MM).any():
         raise InputError(
-            f"{where} has {int((gaps < POSITION_TOLERANCE_MM).sum()) + 1} images at the same "
+            f"{capital(where)} has {int((gaps < POSITION_TOLERANCE_MM).sum()) + 1} images at the same "
             "position: it mixes several acquisitions or reconstructions. Choose one with "
             "--series-uid or export a single reconstruction.",
             ExitCode.BAD_GEOMETRY,
@@ -117,7 +117,7 @@ def _check_spacing(along: np.ndarray, where: str) -> None:
     if np.all(np.abs(multiples - np.rint(multiples)) <= SPACING_TOLERANCE):
         missing = int(np.rint(multiples).sum() - len(gaps))
         raise InputError(
-            f"{where} is missing {missing} slice(s): the slices are {median:.2f} mm apart, "
+            f"{capital(where)} is missing {missing} slice(s): the slices are {median:.2f} mm apart, "
             f"but {int((multiples > 1.5).sum())} gap(s) are wider. Export the complete series "
             "(all its images).",
             ExitCode.BAD_GEOMETRY,

@@ -17,6 +17,7 @@ import numpy as np
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging.checks import (
     as_hounsfield,
+    capital,
     check_dimensions,
     check_direction,
     check_size,
@@ -37,7 +38,7 @@ def load_nifti(path: Path) -> CTVolume:
     dtype = image.header.get_data_dtype()
     if dtype.fields is not None or dtype.kind not in "iuf":
         raise InputError(
-            f"{what} holds {dtype} voxels (e.g. colour or complex); a CT holds one number per "
+            f"{capital(what)} holds {dtype} voxels (e.g. colour or complex); a CT holds one number per "
             "voxel in Hounsfield units.",
             ExitCode.NOT_CT,
         )
@@ -65,7 +66,7 @@ def _open(path: Path, what: str) -> nib.Nifti1Image:
         raise _unreadable(path, error) from None
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
         raise InputError(
-            f"{what} is not a NIfTI image. Give a .nii or .nii.gz file.",
+            f"{capital(what)} is not a NIfTI image. Give a .nii or .nii.gz file.",
             ExitCode.INPUT_UNREADABLE,
         )
     return image
@@ -81,7 +82,7 @@ def _check_length(path: Path, image: nib.Nifti1Image, what: str) -> None:
     ) * header.get_data_dtype().itemsize
     if path.stat().st_size < needed:
         raise InputError(
-            f"{what} is truncated: its header announces {needed:,} bytes, the file has "
+            f"{capital(what)} is truncated: its header announces {needed:,} bytes, the file has "
             f"{path.stat().st_size:,}. Copy or export the CT again.",
             ExitCode.INPUT_UNREADABLE,
         )

@@ -29,7 +29,7 @@ from typing import Hashable
 import numpy as np
 
 from body_organ_analysis.errors import ExitCode, InputError
-from body_organ_analysis.imaging.checks import MIN_SLICES
+from body_organ_analysis.imaging.checks import MIN_SLICES, capital
 from body_organ_analysis.imaging.slices import SECONDARY_CAPTURE_PREFIX, SliceRef
 
 log = logging.getLogger("body_organ_analysis")
@@ -135,7 +135,7 @@ def _stack_key(ref: SliceRef) -> Hashable:
 def choose_stack(stacks: list[Stack], series_uid: str | None, where: str) -> Stack:
     """Pick the stack to analyse by the rule in the module docstring; log which and why."""
     if not stacks:
-        raise InputError(f"{where} holds no DICOM images.", ExitCode.INPUT_NOT_FOUND)
+        raise InputError(f"{capital(where)} holds no DICOM images.", ExitCode.INPUT_NOT_FOUND)
     if series_uid:
         matching = [s for s in stacks if s.uid == series_uid.strip()]
         if not matching:

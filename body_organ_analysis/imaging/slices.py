@@ -8,6 +8,7 @@ for the chosen series only. An enhanced (multi-frame) CT file becomes one
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,10 @@ def scan_folder(folder: Path) -> FolderScan:
 
 def _read_file(path: Path, scan: FolderScan) -> None:
     try:
-        header = pydicom.dcmread(str(path), stop_before_pixels=True)
+        with open(path, "rb") as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damage shows in what is read, not in warnings
+            header = pydicom.dcmread(handle, stop_before_pixels=True)
+            remaining = path.stat().st_size - handle.tell()  # the pixel data, if any, is left
     except InvalidDicomError:
         scan.not_dicom += 1
         return
@@ -93,9 +97,23 @@ def _read_file(path: Path, scan: FolderScan) -> None:
     frames = header.get("NumberOfFrames") or 1
     try:
         check_size((int(header.Rows), int(header.Columns), int(frames)), path.name)
+        if remaining < _least_pixel_bytes(header, int(frames)):
+            scan.unreadable.append(path.name)  # truncated: the pixel data is missing or short
+            return
         scan.slices.extend(slices_of(path, header))
     except (ValueError, TypeError, IndexError, AttributeError, KeyError):
         scan.unreadable.append(path.name)
+
+
+def _least_pixel_bytes(header: Dataset, frames: int) -> int:
+    """Bytes the pixel data element needs at least: all of it when uncompressed."""
+    meta = getattr(header, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is not None and syntax.is_encapsulated:
+        return 16  # element header and an item; short fragments fail when decoded
+    bits = int(header.get("BitsAllocated") or 8)
+    samples = int(header.get("SamplesPerPixel") or 1)
+    return 8 + (int(header.Rows) * int(header.Columns) * frames * samples * bits + 7) // 8
 
 
 def _has_dicom_preamble(path: Path) -> bool:

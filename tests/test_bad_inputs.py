@@ -1,0 +1,224 @@
+"""Every bad input, through the command line: its exit code, a one-paragraph message,
+no traceback, and the output folder left exactly as it was."""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+import tracemalloc
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from body_organ_analysis.cli import main
+from body_organ_analysis.errors import ExitCode
+from body_organ_analysis.testing.synthetic_dicom import phantom, write_ct_series
+
+HU = phantom(12, 24, 20)
+
+
+def nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    nib.save(nib.Nifti1Image(data, np.diag([1.5, 1.5, 2.0, 1.0]) if affine is None else affine), path)
+    return path
+
+
+def dicom(folder: Path, hu: np.ndarray = HU, **kwargs) -> Path:
+    write_ct_series(folder, hu, **kwargs)
+    return folder
+
+
+def edit_headers(folder: Path, **values) -> Path:
+    for path in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(path)
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    return folder
+
+
+def truncate(path: Path, keep: float = 0.5) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def build_zip(path: Path, members: dict[str, bytes], links: tuple[str, ...] = ()) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, content in members.items():
+            bundle.writestr(name, content)
+        for name in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            bundle.writestr(info, "/etc/passwd")
+    return path
+
+
+def absurd_nifti(path: Path) -> Path:
+    header = nib.Nifti1Header()
+    header.set_data_shape((30000, 30000, 30000))
+    header.set_data_dtype(np.int16)
+    path.write_bytes(header.binaryblock + b"\0" * 4 + b"\1" * 1000)
+    return path
+
+
+def stacked_positions(gaps: list[float]) -> list[tuple[float, float, float]]:
+    z = np.concatenate([[0.0], np.cumsum(gaps)])
+    return [(0.0, 0.0, float(v)) for v in z]
+
+
+def tilted(folder: Path, degrees: float) -> Path:
+    shift = 2.0 * np.tan(np.radians(degrees))
+    return dicom(folder, positions=[(0.0, k * shift, 2.0 * k) for k in range(len(HU))])
+
+
+TRAVERSAL_NAME = f"boa-escape-{uuid.uuid4().hex}.dcm"
+
+CASES: dict[str, tuple[Callable[[Path], Path], ExitCode, str]] = {
+    "missing path": (lambda t: t / "nothing-here", ExitCode.INPUT_NOT_FOUND, "does not exist"),
+    "empty folder": (lambda t: (t / "empty").mkdir() or t / "empty", ExitCode.INPUT_NOT_FOUND, "is empty"),
+    "folder without dicom": (
+        lambda t: (t / "docs").mkdir() or (t / "docs" / "a.txt").write_text("x") and t / "docs",
+        ExitCode.INPUT_NOT_FOUND, "no DICOM image"),
+    "unknown file type": (lambda t: (t / "ct.txt").write_text("x") and t / "ct.txt",
+                          ExitCode.INPUT_UNREADABLE, "neither a NIfTI"),
+    "garbage nifti": (lambda t: (t / "ct.nii.gz").write_bytes(b"not a nifti at all") and t / "ct.nii.gz",
+                      ExitCode.INPUT_UNREADABLE, "cannot be read"),
+    "truncated nii.gz": (lambda t: truncate(nifti(t / "ct.nii.gz", HU.T.copy())),
+                         ExitCode.INPUT_UNREADABLE, "truncated"),
+    "truncated nii": (lambda t: truncate(nifti(t / "ct.nii", HU.T.copy())), ExitCode.INPUT_UNREADABLE,
+                      "truncated"),
+    "truncated dicom pixels": (lambda t: truncate(sorted(dicom(t / "s").iterdir())[4], 0.9) and t / "s",
+                               ExitCode.INPUT_UNREADABLE, "truncated or damaged (e.g. IM0004.dcm)"),
+    "truncated dicom header": (lambda t: truncate(sorted(dicom(t / "s").iterdir())[4], 0.5) and t / "s",
+                               ExitCode.INPUT_UNREADABLE, "is missing 1 slice(s)"),
+    "truncated jpeg2000 slice": (
+        lambda t: truncate(sorted(dicom(t / "s", transfer_syntax="jpeg2000").iterdir())[4], 0.7) and t / "s",
+        ExitCode.INPUT_UNREADABLE, "cannot be decoded"),
+    "all dicom headers broken": (
+        lambda t: [truncate(p, 0.5) for p in sorted(dicom(t / "s").iterdir())] and t / "s",
+        ExitCode.INPUT_UNREADABLE, "none of which can be read"),
+    "mr series": (lambda t: dicom(t / "s", attributes={"Modality": "MR"}), ExitCode.NOT_CT, "modality MR"),
+    "mr-like nifti": (lambda t: nifti(t / "mr.nii.gz", np.random.default_rng(0).integers(0, 900, (20, 20, 12), dtype=np.int16)),
+                      ExitCode.NOT_CT, "Hounsfield"),
+    "dicom without rescale": (lambda t: edit_headers(dicom(t / "s"), RescaleIntercept="0"),
+                              ExitCode.NOT_CT, "Hounsfield"),
+    "2-d nifti": (lambda t: nifti(t / "ct.nii.gz", HU[0].copy()), ExitCode.BAD_DIMENSIONS, "2 dimension"),
+    "4-d nifti": (lambda t: nifti(t / "ct.nii.gz", np.stack([HU.T] * 3, axis=-1)), ExitCode.BAD_DIMENSIONS,
+                  "4 dimension"),
+    "too few slices": (lambda t: dicom(t / "s", HU[:5]), ExitCode.BAD_DIMENSIONS, "only 5 slice"),
+    "single dicom slice": (lambda t: dicom(t / "s", HU[:1]), ExitCode.BAD_DIMENSIONS, "only 1 slice"),
+    "absurd nifti header": (lambda t: absurd_nifti(t / "ct.nii"), ExitCode.BAD_DIMENSIONS, "claims an image"),
+    "absurd dicom header": (lambda t: edit_headers(dicom(t / "s"), Rows=60000, Columns=60000, NumberOfFrames=9000),
+                            ExitCode.BAD_DIMENSIONS, "claims an image"),
+    "missing slices": (lambda t: dicom(t / "s", positions=stacked_positions([2.0] * 5 + [6.0] + [2.0] * 5)),
+                       ExitCode.BAD_GEOMETRY, "missing 2 slice"),
+    "uneven spacing": (lambda t: dicom(t / "s", positions=stacked_positions([2.0] * 5 + [3.1] + [2.0] * 5)),
+                       ExitCode.BAD_GEOMETRY, "unevenly spaced"),
+    "duplicate positions": (lambda t: dicom(t / "s", positions=stacked_positions([2.0] * 5 + [0.0] + [2.0] * 5)),
+                            ExitCode.BAD_GEOMETRY, "same position"),
+    "sheared nifti": (lambda t: nifti(t / "ct.nii.gz", HU.T.copy(), np.array(
+        [[1.0, 0, 0, 0], [0, 1.0, 0.5, 0], [0, 0, 2.0, 0], [0, 0, 0, 1]])), ExitCode.BAD_GEOMETRY, "not perpendicular"),
+    "non-orthonormal dicom": (lambda t: dicom(t / "s", orientation=(1, 0, 0, 0.3, 1, 0)),
+                              ExitCode.BAD_GEOMETRY, "not orthonormal"),
+    "gantry tilt over 45 degrees": (lambda t: tilted(t / "s", 60.0), ExitCode.BAD_GEOMETRY, "gantry tilt"),
+    "nan voxels": (lambda t: nifti(t / "ct.nii.gz", np.where(HU.T == 40, np.nan, HU.T).astype(np.float32)),
+                   ExitCode.BAD_VOXELS, "NaN or infinite"),
+    "inf voxels": (lambda t: nifti(t / "ct.nii.gz", np.where(HU.T == 40, np.inf, HU.T).astype(np.float32)),
+                   ExitCode.BAD_VOXELS, "NaN or infinite"),
+    "no suitable series": (
+        lambda t: dicom(t / "f" / "a", attributes={"Modality": "MR"}) and dicom(t / "f" / "b", HU[:3]) and t / "f",
+        ExitCode.NO_SUITABLE_SERIES, "Found: series number"),
+    "damaged zip": (lambda t: (t / "ct.zip").write_bytes(b"PK\3\4 broken") and t / "ct.zip",
+                    ExitCode.INPUT_UNREADABLE, "cannot be read"),
+    "empty zip": (lambda t: build_zip(t / "ct.zip", {}), ExitCode.INPUT_NOT_FOUND, "is empty"),
+    "zip path traversal": (lambda t: build_zip(t / "ct.zip", {f"../{TRAVERSAL_NAME}": b"x"}),
+                           ExitCode.UNSAFE_ARCHIVE, "unsafe path"),
+    "zip absolute path": (lambda t: build_zip(t / "ct.zip", {f"/tmp/{TRAVERSAL_NAME}": b"x"}),
+                          ExitCode.UNSAFE_ARCHIVE, "unsafe path"),
+    "zip symlink": (lambda t: build_zip(t / "ct.zip", {"a.dcm": b"x"}, links=("link.dcm",)),
+                    ExitCode.UNSAFE_ARCHIVE, "symbolic link"),
+}  # fmt: skip
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def run_cli(given: Path, out: Path, capsys) -> tuple[int, str]:
+    # a supplied map for 'total' keeps the run from needing model weights; it is never
+    # read, because the CT is refused first
+    code = main(["-i", str(given), "-o", str(out), "--segmentation", f"total={out.parent / 'unused.nii.gz'}"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_cleanly(case, tmp_path, capsys):
+    build, code, words = CASES[case]
+    given = build(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sentinel.txt").write_text("left alone")
+    before = tree(tmp_path)
+    exit_code, stderr = run_cli(given, out, capsys)
+    assert exit_code == code, stderr
+    assert "error: " in stderr, stderr
+    message = stderr.split("error: ", 1)[1]
+    assert words in message.replace("\n", " ") and "\n\n" not in message.strip()
+    assert "Traceback" not in stderr
+    assert "Synthetic" not in stderr and "SYN0001" not in stderr and "19700101" not in stderr
+    assert tree(tmp_path) == before
+    assert not (Path(tempfile.gettempdir()) / TRAVERSAL_NAME).exists()
+
+
+def test_absurd_header_is_refused_before_allocating(tmp_path, capsys):
+    given = absurd_nifti(tmp_path / "ct.nii")
+    tracemalloc.start()
+    try:
+        exit_code, _ = run_cli(given, tmp_path / "out", capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert exit_code == ExitCode.BAD_DIMENSIONS
+    assert peak < 50 << 20
+
+
+def test_zip_larger_than_the_limit_is_not_unpacked(tmp_path, capsys, monkeypatch):
+    from body_organ_analysis.imaging import archive
+
+    folder = dicom(tmp_path / "s")
+    bundle = build_zip(tmp_path / "ct.zip", {p.name: p.read_bytes() for p in sorted(folder.iterdir())})
+    monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", 10_000)
+    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys)
+    assert exit_code == ExitCode.UNSAFE_ARCHIVE and "unpacks to" in stderr
+
+
+def test_zip_member_larger_than_its_header_says_is_stopped(tmp_path, capsys):
+    """A zip bomb whose local header understates the size: extraction stops at the announced size."""
+    payload = b"\0" * 200_000
+    bundle = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("a.dcm", payload)
+    raw = bytearray(bundle.read_bytes())
+    central = raw.rfind(b"PK\1\2")
+    raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")  # claimed uncompressed size
+    bundle.write_bytes(bytes(raw))
+    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys)
+    assert exit_code in (ExitCode.UNSAFE_ARCHIVE, ExitCode.INPUT_UNREADABLE), stderr
+    assert "Traceback" not in stderr
+
+
+def test_dicom_that_fits_after_the_refusals_still_loads(tmp_path):
+    """The builders above differ from a good series only in what they break."""
+    from body_organ_analysis.imaging import load_ct
+
+    assert load_ct(dicom(tmp_path / "s")).shape == (20, 24, 12)
+    truncate(tmp_path / "s" / "IM0000.dcm")  # the end slice: the rest is a complete series
+    shorter = load_ct(tmp_path / "s")
+    assert shorter.shape == (20, 24, 11) and "1 truncated or damaged DICOM file(s) skipped" in shorter.notes
+    assert load_ct(tilted(tmp_path / "t", 10.0)).notes
