@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging.archive import extract_zip
@@ -152,7 +153,14 @@ def read_pixels(path: Path) -> np.ndarray:
     """The stored pixel values of a DICOM file, decoded (no rescale): (rows, columns) or (frames, ...)."""
     with warnings.catch_warnings():  # damage is reported by the exception, not by warnings
         warnings.simplefilter("ignore")
-        return pydicom.dcmread(str(path)).pixel_array
+        dataset = pydicom.dcmread(str(path), force=True)  # force: old files without preamble
+        dataset.ensure_file_meta()
+        if "TransferSyntaxUID" not in dataset.file_meta:  # a bare dataset: its encoding tells
+            implicit, little = dataset.original_encoding
+            dataset.file_meta.TransferSyntaxUID = (
+                ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+            )
+        return dataset.pixel_array
 
 
 def _read_pixels(ref: SliceRef, where: str) -> np.ndarray:

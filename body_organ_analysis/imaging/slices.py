@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from body_organ_analysis.imaging.checks import check_size
 
@@ -77,16 +76,20 @@ def scan_folder(folder: Path) -> FolderScan:
 
 
 def _read_file(path: Path, scan: FolderScan) -> None:
+    with open(path, "rb") as handle:
+        lead = handle.read(132)
+    preamble = lead[128:132] == b"DICM"
+    bare = not preamble and lead[:2] in (b"\x02\x00", b"\x08\x00")  # old exports: no preamble
+    if not (preamble or bare):
+        scan.not_dicom += 1
+        return
     try:
         with open(path, "rb") as handle, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # damage shows in what is read, not in warnings
-            header = pydicom.dcmread(handle, stop_before_pixels=True)
+            header = pydicom.dcmread(handle, stop_before_pixels=True, force=bare)
             remaining = path.stat().st_size - handle.tell()  # the pixel data, if any, is left
-    except InvalidDicomError:
-        scan.not_dicom += 1
-        return
     except Exception:  # pydicom raises many kinds on broken files
-        if _has_dicom_preamble(path):
+        if preamble:
             scan.unreadable.append(path.name)
         else:
             scan.not_dicom += 1
@@ -114,11 +117,6 @@ def _least_pixel_bytes(header: Dataset, frames: int) -> int:
     bits = int(header.get("BitsAllocated") or 8)
     samples = int(header.get("SamplesPerPixel") or 1)
     return 8 + (int(header.Rows) * int(header.Columns) * frames * samples * bits + 7) // 8
-
-
-def _has_dicom_preamble(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(132)[128:132] == b"DICM"
 
 
 def slices_of(path: Path, header: Dataset) -> list[SliceRef]:

@@ -135,3 +135,18 @@ def test_enhanced_multiframe_ct_loads_like_single_frame_series(tmp_path):
     enhanced, single = load_ct(tmp_path / "enhanced"), load_ct(tmp_path / "single")
     assert np.array_equal(enhanced.data, single.data)
     assert np.allclose(enhanced.affine, single.affine)
+
+
+def test_files_without_preamble_are_read(tmp_path):
+    """Old exports: a bare dataset (implicit VR, no 128-byte preamble, no file meta)."""
+    import pydicom
+
+    hu = phantom(12, 24, 20)
+    (tmp_path / "bare").mkdir()
+    for path in write_ct_series(tmp_path / "with", hu):
+        ds = pydicom.dcmread(path)
+        del ds.file_meta
+        ds.preamble = None
+        ds.save_as(tmp_path / "bare" / path.name, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert (tmp_path / "bare" / "IM0000.dcm").read_bytes()[:2] == b"\x08\x00"
+    assert np.array_equal(load_ct(tmp_path / "bare").data, load_ct(tmp_path / "with").data)
