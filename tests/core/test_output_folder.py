@@ -23,7 +23,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 def stderr_text(capsys) -> str:
     """Captured stderr with line wrapping undone."""
-    return " ".join(stderr_text(capsys).split())
+    return " ".join(capsys.readouterr().err.split())
 
 
 def run(ts_example: Path, out: Path, *extra: str) -> int:
