@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Mapping
-from xml.sax.saxutils import escape
 
 import nibabel as nib
 import numpy as np
@@ -72,7 +71,7 @@ def caret_label_table(labels: Mapping[int, str]) -> str:
         r, g, b = CARET_COLOURS[label_id % len(CARET_COLOURS)]
         rows.append(
             f'<Label Key="{label_id}" Red="{r / 255}" Green="{g / 255}" Blue="{b / 255}" '
-            f'Alpha="1"><![CDATA[{escape(name)}]]></Label>'
+            f'Alpha="1"><![CDATA[{cdata(name)}]]></Label>'
         )
     return (
         '<?xml version="1.0" encoding="UTF-8"?> <CaretExtension>  '
@@ -81,6 +80,11 @@ def caret_label_table(labels: Mapping[int, str]) -> str:
         + "\n  </LabelTable>  <VolumeType><![CDATA[Label]]></VolumeType>   "
         "</VolumeInformation></CaretExtension>\n"
     )
+
+
+def cdata(text: str) -> str:
+    """Text safe inside a CDATA section (only ']]>' needs splitting)."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
 
 
 def read_embedded_labels(image: nib.Nifti1Image) -> dict[int, str] | None:

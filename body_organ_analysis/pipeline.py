@@ -41,21 +41,19 @@ def analyze(settings: Settings) -> AnalysisResult:
     timings: dict[str, float] = {}
     specs = resolve_models(settings.models, settings.license_number)
     _check_supplied_names(settings, specs)
-    _prepare_weights(settings, specs)
     with timed_step("load", timings):
         ct = load_ct(settings.input_image, series_uid=settings.series_uid)
-    previous = None if settings.force_recompute else read_manifest(settings.output_dir)
     prefix = study_prefix(ct) if settings.use_study_prefix else None
+    previous = None if settings.force_recompute else read_manifest(settings.output_dir, prefix)
     output = OutputStaging(settings.output_dir, prefix)
     try:
         ctx = AnalysisContext(settings=settings, ct=ct, output=output, timings_s=timings)
         _run_steps(ctx, specs, previous)
-        manifest = build_manifest(ctx, specs)
-        output.commit(manifest)
+        manifest = output.commit(build_manifest(ctx))
     except BaseException:
         output.discard()
         raise
-    files = sorted(manifest_files(settings.output_dir, prefix))
+    files = sorted([*manifest["files"], output.stored_name(MANIFEST_NAME)])
     return AnalysisResult(settings.output_dir, files, manifest, ctx.results, ctx.warnings)
 
 
@@ -93,7 +91,7 @@ def base_info(ctx: AnalysisContext) -> dict[str, Any]:
     }
 
 
-def build_manifest(ctx: AnalysisContext, specs: list[ModelSpec]) -> dict[str, Any]:
+def build_manifest(ctx: AnalysisContext) -> dict[str, Any]:
     stand_in = any(r.get("origin") == "stand-in" for r in ctx.model_records.values())
     return {
         "tool": "body-organ-analysis",
@@ -118,22 +116,6 @@ def build_manifest(ctx: AnalysisContext, specs: list[ModelSpec]) -> dict[str, An
     }
 
 
-def manifest_files(output_dir: Path, prefix: str | None) -> list[str]:
-    manifest = read_manifest_for_prefix(output_dir, prefix) or {}
-    return [*manifest.get("files", {}), (f"{prefix}_" if prefix else "") + MANIFEST_NAME]
-
-
-def read_manifest_for_prefix(output_dir: Path, prefix: str | None) -> dict[str, Any] | None:
-    if not prefix:
-        return read_manifest(output_dir)
-    import json
-
-    try:
-        return json.loads((output_dir / f"{prefix}_{MANIFEST_NAME}").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def study_prefix(ct: CTVolume) -> str:
     """File-name prefix from the input's name (``--use-study-prefix``), made safe for paths."""
     name = ct.source_name
@@ -153,19 +135,3 @@ def _check_supplied_names(settings: Settings, specs: list[ModelSpec]) -> None:
                 f"({', '.join(sorted(names))}). Add it with -m or drop the --segmentation.",
                 ExitCode.USAGE,
             )
-
-
-def _prepare_weights(settings: Settings, specs: list[ModelSpec]) -> None:
-    """Make sure the weights of every model that will run are there (or fail now)."""
-    to_run = [
-        spec
-        for spec in specs
-        if spec.produces_labelmap
-        and spec.name not in settings.segmentations
-        and not (spec.engine == "bca" and settings.bca_engine == "threshold")
-    ]
-    if to_run:
-        from body_organ_analysis.models.weights import ensure_weights
-
-        ensure_weights(to_run, settings)
-    log.debug("weights ready for %s", [s.name for s in to_run])

@@ -23,31 +23,50 @@ def segment_models(
     ctx: AnalysisContext, specs: list[ModelSpec], previous_manifest: dict[str, Any] | None
 ) -> None:
     fingerprint = ctx.ct.fingerprint()
+    sources = {
+        spec.name: _choose_source(ctx, spec, previous_manifest, fingerprint)
+        for spec in specs
+        if spec.produces_labelmap
+    }
+    to_run = [spec for spec in specs if sources.get(spec.name) == "nnunet"]
+    if to_run:  # before any model runs: missing weights stop the run here
+        from body_organ_analysis.models.weights import ensure_weights
+
+        ensure_weights(to_run, ctx.settings)
     for spec in specs:
-        if not spec.produces_labelmap:
+        if spec.name not in sources:
             continue
         with ctx.step(f"segment {spec.name}"):
-            label_map, record = _obtain(ctx, spec, previous_manifest, fingerprint)
+            label_map, record = _obtain(ctx, spec, sources[spec.name], previous_manifest)
         ctx.labelmaps[spec.name] = label_map
         record["total_time_s"] = ctx.timings_s[f"segment {spec.name}"]
         record["settings"] = ctx.settings.result_affecting()
         ctx.model_records[spec.name] = record
 
 
+def _choose_source(
+    ctx: AnalysisContext, spec: ModelSpec, previous_manifest: dict[str, Any] | None, fingerprint: str
+) -> str:
+    """'supplied', 'reuse', 'threshold' or 'nnunet'."""
+    if spec.name in ctx.settings.segmentations:
+        return "supplied"
+    if _reusable_file(ctx, spec, previous_manifest, fingerprint) is not None:
+        return "reuse"
+    if spec.engine == "bca" and ctx.settings.bca_engine == "threshold":
+        return "threshold"
+    return "nnunet"
+
+
 def _obtain(
-    ctx: AnalysisContext,
-    spec: ModelSpec,
-    previous_manifest: dict[str, Any] | None,
-    fingerprint: str,
+    ctx: AnalysisContext, spec: ModelSpec, source: str, previous_manifest: dict[str, Any] | None
 ) -> tuple[LabelMap, dict[str, Any]]:
     settings = ctx.settings
-    if spec.name in settings.segmentations:
+    if source == "supplied":
         path = Path(settings.segmentations[spec.name])
         return load_supplied(path, spec, ctx.ct), {"origin": "user-supplied", "file": path.name}
-    reused = _reusable(ctx, spec, previous_manifest, fingerprint)
-    if reused is not None:
-        return reused
-    if spec.engine == "bca" and settings.bca_engine == "threshold":
+    if source == "reuse":
+        return _load_reused(ctx, spec, previous_manifest or {})
+    if source == "threshold":
         from body_organ_analysis.bca.threshold import predict_threshold_model
 
         label_map = predict_threshold_model(spec, ctx.ct, ctx.labelmaps)
@@ -57,12 +76,12 @@ def _obtain(
     return predict_model(spec, ctx.ct, settings, ctx.labelmaps)
 
 
-def _reusable(
+def _reusable_file(
     ctx: AnalysisContext,
     spec: ModelSpec,
     previous_manifest: dict[str, Any] | None,
     fingerprint: str,
-) -> tuple[LabelMap, dict[str, Any]] | None:
+) -> Path | None:
     """An earlier run's map of this model, if it provably came from the same input and settings."""
     if ctx.settings.force_recompute or not previous_manifest:
         return None
@@ -79,12 +98,19 @@ def _reusable(
     expected = previous_manifest.get("files", {}).get(stored, {}).get("sha256")
     if not path.exists() or expected != sha256_file(path):
         return None
+    return path
+
+
+def _load_reused(
+    ctx: AnalysisContext, spec: ModelSpec, previous_manifest: dict[str, Any]
+) -> tuple[LabelMap, dict[str, Any]]:
     import nibabel as nib
     import numpy as np
 
-    image = nib.load(str(path))
+    path = ctx.settings.output_dir / ctx.output.stored_name(spec.output_file)
+    record = previous_manifest["models"][spec.name]
     label_map = LabelMap(
-        data=np.asarray(image.dataobj),
+        data=np.asarray(nib.load(str(path)).dataobj),
         affine=ctx.ct.affine.copy(),
         labels=spec.labels(),
         model=spec.name,

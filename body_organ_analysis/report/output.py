@@ -32,9 +32,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(output_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an earlier run in ``output_dir``, or None."""
-    path = output_dir / MANIFEST_NAME
+def read_manifest(output_dir: Path, prefix: str | None = None) -> dict[str, Any] | None:
+    """The manifest of an earlier run in ``output_dir`` (with that file prefix), or None."""
+    path = output_dir / (f"{prefix}_{MANIFEST_NAME}" if prefix else MANIFEST_NAME)
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -100,8 +100,11 @@ class OutputStaging:
             if path.exists()
         }
 
-    def commit(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest and move every staged file into the output folder."""
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write the manifest and move every staged file into the output folder.
+
+        Returns the manifest as written (with its ``files`` records).
+        """
         manifest = {**manifest, "files": self.file_records()}
         manifest_path = self.staging / self.stored_name(MANIFEST_NAME)
         manifest_path.write_text(json.dumps(manifest, indent=2, default=_json_default))
@@ -119,7 +122,7 @@ class OutputStaging:
             ) from None
         finally:
             self.discard()
-        return self.output_dir
+        return manifest
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

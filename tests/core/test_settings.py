@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from body_organ_analysis.cli import build_parser, settings_from_args
+from body_organ_analysis.errors import UsageError
+from body_organ_analysis.settings import build_settings
+
+BASE = ["-i", "ct.nii.gz", "-o", "out"]
+
+
+def settings_for(argv, environ=None):
+    return settings_from_args(build_parser().parse_args(BASE + argv), environ or {})
+
+
+def test_defaults():
+    settings = settings_for([])
+    assert settings.models == ("total",)
+    assert settings.device == "auto"
+    assert settings.fast_total is False and settings.offline is False
+    assert settings.input_image == Path("ct.nii.gz")
+
+
+@pytest.mark.parametrize("word,expected", [("1", True), ("TRUE", True), ("true", True), ("0", False), ("False", False)])
+def test_boolean_environment_variables(word, expected):
+    settings = settings_for([], {"FAST_TOTAL": word, "VERBOSE": word, "BOA_OFFLINE": word})
+    assert (settings.fast_total, settings.verbose, settings.offline) == (expected,) * 3
+
+
+def test_flag_wins_over_environment():
+    settings = settings_for(["-d", "cpu", "--fast-total"], {"DEVICE": "cuda:1", "FAST_TOTAL": "0"})
+    assert settings.device == "cpu"
+    assert settings.fast_total is True
+
+
+def test_environment_used_when_flag_absent():
+    settings = settings_for([], {"DEVICE": "gpu:1", "LICENSE_NUMBER": "aca_1234567890ABCD", "THEME": "dark"})
+    assert settings.device == "gpu:1"
+    assert settings.license_number == "aca_1234567890ABCD"
+    assert settings.theme == "dark"
+
+
+@pytest.mark.parametrize(
+    "environ,fragment",
+    [
+        ({"FAST_TOTAL": "maybe"}, "FAST_TOTAL='maybe' is not a boolean"),
+        ({"DEVICE": "tpu"}, "Unknown device 'tpu'"),
+        ({"THEME": "blue"}, "Unknown theme"),
+        ({"LICENSE_NUMBER": "short"}, "licence number has 5 characters"),
+    ],
+)
+def test_invalid_values_are_usage_errors(environ, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        settings_for([], environ)
+
+
+def test_models_split_on_plus_and_segmentations_parsed():
+    settings = settings_for(["-m", "total+liver_vessels", "--segmentation", "total=a.nii.gz"])
+    assert settings.models == ("total", "liver_vessels")
+    assert settings.segmentations == {"total": Path("a.nii.gz")}
+
+
+@pytest.mark.parametrize("item", ["total", "=a.nii.gz", "total="])
+def test_malformed_segmentation_rejected(item):
+    with pytest.raises(UsageError, match="NAME=PATH"):
+        settings_for(["--segmentation", item])
+
+
+def test_weights_location_variables_recorded():
+    settings = build_settings(
+        {"input_image": Path("a"), "output_dir": Path("b")},
+        {"TOTALSEG_WEIGHTS_PATH": "/w", "TOTALSEG_HOME_DIR": "/h", "BOA_WEIGHTS_DIR": "/b"},
+    )
+    assert settings.totalseg_weights_path == Path("/w")
+    assert settings.totalseg_home_dir == Path("/h")
+    assert settings.weights_dir == Path("/b")
+
+
+def test_manifest_view_hides_licence():
+    settings = settings_for(["-l", "aca_1234567890ABCD"])
+    assert settings.for_manifest()["license_number"] == "set"
