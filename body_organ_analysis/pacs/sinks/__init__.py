@@ -1,0 +1,1 @@
+"""Where the PACS worker delivers results: a folder, an SMB share, a DICOMweb server."""
