@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Mapping
 
 from body_organ_analysis.errors import OutputError
@@ -21,7 +21,8 @@ MAX_PART = 64
 
 def safe_part(value: object, fallback: str = "unknown") -> str:
     """One path component made of safe characters only."""
-    text = _UNSAFE.sub("_", str(value or "")).strip("._-")[:MAX_PART].rstrip("._-")
+    text = re.sub(r"_+", "_", re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", str(value or ""))))
+    text = text.strip("._-")[:MAX_PART].rstrip("._-")
     return text or fallback
 
 
@@ -46,8 +47,8 @@ def destination(tags: Mapping[str, str], calling_aet: str | None, patient_info: 
 
 def inside(root: Path, relative: str) -> Path:
     """``root / relative``, refusing anything that would resolve outside ``root``."""
-    parts = PurePosixPath(relative).parts
-    if not parts or any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts) or relative.startswith("/"):
+    parts = relative.split("/")
+    if any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
         raise OutputError(f"Refused the output path {relative!r}: it is not a plain relative path.")
     base = root.resolve()
     target = (base / Path(*parts)).resolve()

@@ -128,8 +128,12 @@ class StatsStore:
                 (now(), job_key),
             )
 
-    def begin_attempt(self, job_key: str) -> tuple[str, int] | None:
-        """Count one more attempt and mark it running; returns (previous state, attempts)."""
+    def begin_attempt(self, job_key: str, max_attempts: int) -> tuple[str, int] | None:
+        """Count one more attempt and mark it running; returns (previous state, attempts).
+
+        A finished job ('delivered', 'failed') or one that used up ``max_attempts``
+        ('exhausted') is left as it is.
+        """
         with self._connect() as conn:
             if self.is_postgres:
                 self._run(conn, "SELECT 1 FROM jobs WHERE job_key=? FOR UPDATE", (job_key,))
@@ -139,6 +143,8 @@ class StatsStore:
             state, attempts = row[0], row[1] + 1
             if state in ("delivered", "failed"):
                 return state, row[1]
+            if row[1] >= max_attempts:
+                return "exhausted", row[1]
             self._run(
                 conn, "UPDATE jobs SET state='running', attempts=?, started_at=? WHERE job_key=?",
                 (attempts, now(), job_key),

@@ -57,16 +57,16 @@ def store_for(settings: WorkerSettings) -> StatsStore:
 def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) -> str:
     """The Celery task body: one attempt at a job; retries transient failures with backoff."""
     store = store_for(settings)
-    begun = store.begin_attempt(job_key)
+    begun = store.begin_attempt(job_key, settings.task_max_attempts)
     if begun is None:  # message without a row (e.g. the database was reset): adopt it
         store.create_job(job_key, series_id, 0, None)
-        begun = store.begin_attempt(job_key)
+        begun = store.begin_attempt(job_key, settings.task_max_attempts)
         assert begun is not None
     previous_state, attempts = begun
     if previous_state in ("delivered", "failed"):
         log.info("job %s: already %s, nothing to do", job_key[:12], previous_state)
         return previous_state
-    if attempts > settings.task_max_attempts:
+    if previous_state == "exhausted":
         reason = f"parked after {settings.task_max_attempts} attempts (the last one did not finish)"
         store.finish(job_key, "failed", reason)
         log.error("job %s: %s", job_key[:12], reason)

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from body_organ_analysis.pacs.paths import short_hash
 from body_organ_analysis.testing import services as svc
 
 SCANNER_AET = "SCANNER1"
@@ -50,3 +51,8 @@ def send_series(folder: Path, port: int, calling_aet: str = SCANNER_AET, called_
         return [int(assoc.send_c_store(ds).Status) for ds in datasets]
     finally:
         assoc.release()
+
+
+def result_dirs(root: Path, series_uid: str) -> list[Path]:
+    """Result folders of one series (named ``<SeriesNumber>_<hash of the series UID>``)."""
+    return sorted(p.parent for p in root.rglob("manifest.json") if p.parent.name.endswith(short_hash(series_uid)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pacs_helpers import dicomweb_sink_available, make_series, send_series
+from pacs_helpers import result_dirs, dicomweb_sink_available, make_series, send_series
 
 pytestmark = pytest.mark.services
 
@@ -21,14 +21,6 @@ HOSTILE = {
     "SeriesDescription": "../../../etc/passwd",
     "StudyDate": "../../..",
 }
-
-
-def result_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent for p in root.rglob("manifest.json"))
-
-
-def smb_files(samba_share: Path, series_part: str) -> list[Path]:
-    return sorted(p for p in samba_share.rglob("*") if p.is_file() and series_part in str(p))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +39,7 @@ def delivered(services, worker, pacs, ts_example, tmp_path_factory):
 def test_delivered_to_folder_and_smb(services, delivered):
     job = delivered["job"]
     assert job["state"] == "delivered", job["reason"]
-    dirs = result_dirs(services.root / "results")
+    dirs = result_dirs(services.root / "results", delivered["series_uid"])
     assert len(dirs) == 1
     relative = dirs[0].relative_to(services.root / "results")
     assert relative.parts[0] == "SCANNER1"
@@ -56,10 +48,10 @@ def test_delivered_to_folder_and_smb(services, delivered):
     assert {"total.nii.gz", "total.labels.json", "manifest.json", "image.nii.gz"} <= files
     manifest = json.loads((dirs[0] / "manifest.json").read_text())
     assert manifest["input"]["shape"][2] == 20
-    smb = sorted(p.name for p in (services.samba.share_dir / "boa").rglob("*") if p.is_file())
+    smb_dir = services.samba.share_dir / "boa" / relative
+    smb = sorted(p.name for p in smb_dir.iterdir())
     expected_smb = sorted(f for f in files if f.endswith((".xlsx", ".pdf", ".png")) or f == "manifest.json")
     assert smb == expected_smb
-    smb_dir = services.samba.share_dir / "boa" / relative
     assert (smb_dir / "manifest.json").read_bytes() == (dirs[0] / "manifest.json").read_bytes()
 
 
