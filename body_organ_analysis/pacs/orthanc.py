@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +69,12 @@ class Orthanc:
         """The whole series as one zip (streamed to ``target``), within ``timeout_s`` per read."""
         target.parent.mkdir(parents=True, exist_ok=True)
         response = self._request("GET", f"/series/{series_id}/archive", timeout=timeout_s, stream=True)
-        with response, open(target, "wb") as out:
-            shutil.copyfileobj(response.raw, out, 1 << 20)
+        try:
+            with response, open(target, "wb") as out:
+                for chunk in response.iter_content(1 << 20):
+                    out.write(chunk)
+        except requests.RequestException as error:  # connection lost or read timeout mid-download
+            raise OrthancUnavailable(f"Orthanc download of series {series_id}: {type(error).__name__}") from error
         return target
 
     def delete_series(self, series_id: str) -> None:

@@ -104,11 +104,17 @@ class Trigger:
             if page.get("Done", True):
                 return considered
 
-    def sweep(self) -> int:
-        """Stable series without a job or a rejection, and jobs never confirmed by the broker."""
-        for key, series_id in self.store.unqueued_jobs():
+    def republish_unqueued(self) -> int:
+        """Publish the jobs that were created but never confirmed by the broker (e.g. it was down)."""
+        pending = self.store.unqueued_jobs()
+        for key, series_id in pending:
             self.publish_job(key, series_id)
             self.store.mark_queued(key)
+        return len(pending)
+
+    def sweep(self) -> int:
+        """Stable series without a job or a rejection, and jobs never confirmed by the broker."""
+        self.republish_unqueued()
         rejected = self.store.rejected()
         found = 0
         for series_id in self.orthanc.all_series():
@@ -126,8 +132,11 @@ class Trigger:
                     self.sweep()
                     next_sweep = time.monotonic() + self.settings.trigger_sweep_s
                 self.follow_changes()
+                self.republish_unqueued()
             except OrthancUnavailable as error:
                 log.warning("Orthanc unavailable (%s); trying again", error)
+            except Exception as error:  # broker or database away: the next round catches up
+                log.warning("trigger round failed (%s); trying again", type(error).__name__)
             time.sleep(self.settings.trigger_poll_s)
 
 

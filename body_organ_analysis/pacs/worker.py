@@ -27,6 +27,7 @@ from body_organ_analysis.pacs.sinks.base import Delivery, DeliveryError, Retryab
 from body_organ_analysis.pacs.stats import StatsStore
 
 log = logging.getLogger("body_organ_analysis.pacs.worker")
+STORE_RETRIES = 20  # task retries while the statistics database cannot be reached
 
 
 def build_sinks(settings: WorkerSettings) -> list[Sink]:
@@ -57,11 +58,15 @@ def store_for(settings: WorkerSettings) -> StatsStore:
 def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) -> str:
     """The Celery task body: one attempt at a job; retries transient failures with backoff."""
     store = store_for(settings)
-    begun = store.begin_attempt(job_key, settings.task_max_attempts)
-    if begun is None:  # message without a row (e.g. the database was reset): adopt it
-        store.create_job(job_key, series_id, 0, None)
+    try:
         begun = store.begin_attempt(job_key, settings.task_max_attempts)
-        assert begun is not None
+        if begun is None:  # message without a row (e.g. the database was reset): adopt it
+            store.create_job(job_key, series_id, 0, None)
+            begun = store.begin_attempt(job_key, settings.task_max_attempts)
+    except Exception as error:  # the statistics database is away: keep the job, try later
+        log.warning("job %s: statistics store unavailable (%s); retrying", job_key[:12], type(error).__name__)
+        raise task.retry(countdown=settings.task_retry_backoff_s, max_retries=STORE_RETRIES)
+    assert begun is not None
     previous_state, attempts = begun
     if previous_state in ("delivered", "failed"):
         log.info("job %s: already %s, nothing to do", job_key[:12], previous_state)
@@ -74,14 +79,21 @@ def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) 
     log.info("job %s: attempt %d of %d (series %s)", job_key[:12], attempts, settings.task_max_attempts, series_id)
     try:
         state = process_job(settings, store, job_key, series_id)
-    except RetryableDeliveryError as error:
+    except (RetryableDeliveryError, OSError) as error:  # transient: Orthanc, a sink, the disk
         if attempts >= settings.task_max_attempts:
-            store.finish(job_key, _failed_state(store, job_key), f"gave up after {attempts} attempts: {error}")
+            store.finish(job_key, _failed_state(store, job_key), f"gave up after {attempts} attempts: {_brief(error)}")
+            shutil.rmtree(settings.work_dir / job_key, ignore_errors=True)
             return "failed"
         countdown = settings.task_retry_backoff_s * 2 ** (attempts - 1)
-        store.finish(job_key, "queued", f"attempt {attempts} failed, retry in {countdown} s: {error}")
-        log.warning("job %s: %s; retrying in %d s", job_key[:12], error, countdown)
+        store.finish(job_key, "queued", f"attempt {attempts} failed, retry in {countdown} s: {_brief(error)}")
+        log.warning("job %s: %s; retrying in %d s", job_key[:12], _brief(error), countdown)
         raise task.retry(countdown=countdown, max_retries=None)
+    except Exception as error:  # SoftTimeLimitExceeded or a bug: trying again will not help
+        store.finish(job_key, "failed", f"{type(error).__name__} in attempt {attempts}")
+        log.error("job %s: failed (%s)", job_key[:12], type(error).__name__)
+        log.debug("traceback of job %s", job_key[:12], exc_info=True)
+        shutil.rmtree(settings.work_dir / job_key, ignore_errors=True)
+        return "failed"
     return state
 
 

@@ -154,11 +154,28 @@ def worker_env(services: Services, ts_example: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def worker(services: Services, worker_env: dict[str, str]) -> Any:
+def worker(services: Services, worker_env: dict[str, str], trigger_process: Any) -> Any:
     w = Worker(worker_env, services.root / "worker.log")
     w.start()
     yield w
     w.stop()
+
+
+@pytest.fixture(scope="session")
+def trigger_process(services: Services, worker_env: dict[str, str], tmp_path_factory: Any) -> Any:
+    """The trigger as deployed, running beside the tests' own in-process trigger (both idempotent)."""
+    log = services.root / "trigger.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "body_organ_analysis.pacs.trigger"], cwd=REPO, env=worker_env,
+        stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    yield proc
+    svc.stop_process(proc)
+    keep = tmp_path_factory.getbasetemp() / "pacs-logs"  # for reading after the run
+    keep.mkdir(exist_ok=True)
+    for name in ("worker.log", "trigger.log", "orthanc/orthanc.log"):
+        if (services.root / name).exists():
+            shutil.copy(services.root / name, keep / Path(name).name)
 
 
 @pytest.fixture(scope="session")

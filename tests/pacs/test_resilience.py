@@ -51,6 +51,8 @@ def test_worker_killed_mid_job_runs_it_exactly_once(services, worker, pacs, ts_e
 def test_rabbitmq_restart_loses_no_queued_job(services, worker, pacs, ts_example, tmp_path):
     worker.stop()
     jobs = [send_new_series(services, pacs, ts_example, tmp_path / tag, tag) for tag in ("restart-a", "restart-b")]
+    for key, _, _ in jobs:
+        pacs.wait_for(key, ("queued",), timeout_s=30)
     queued = services.rabbitmq.ctl("list_queues", "-q", "name", "messages", "durable")
     assert f"{pacs.settings.queue}\t2\ttrue" in queued
     services.rabbitmq.stop(kill_epmd=False)

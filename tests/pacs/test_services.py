@@ -84,8 +84,9 @@ def test_source_deleted_after_delivery(delivered, pacs):
     assert not pacs.orthanc.exists(delivered["series_id"])
 
 
-def test_patient_name_never_in_logs(services, delivered):
-    for log in (services.root / "worker.log", services.root / "orthanc" / "orthanc.log"):
+def test_patient_name_never_in_logs(services, delivered, trigger_process):
+    assert trigger_process.poll() is None  # the deployed trigger process keeps running
+    for log in (services.root / "worker.log", services.root / "trigger.log", services.root / "orthanc" / "orthanc.log"):
         text = log.read_text(errors="replace")
         assert "Secretname" not in text and "Hostile" not in text, log
 
