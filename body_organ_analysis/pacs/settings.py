@@ -118,6 +118,8 @@ def build_worker_settings(environ: Mapping[str, str]) -> WorkerSettings:
         f"amqp://{quote(v['RABBITMQ_USER'], safe='')}:{quote(v['RABBITMQ_PASSWORD'], safe='')}"
         f"@{v['RABBITMQ_HOST']}:{_int(v, 'RABBITMQ_PORT')}/{quote(v['RABBITMQ_VHOST'], safe='')}"
     )
+    if not v["DICOMWEB_USERNAME"] and v["DICOMWEB_URL"].startswith(v["ORTHANC_URL"].rstrip("/") + "/"):
+        v["DICOMWEB_USERNAME"], v["DICOMWEB_PASSWORD"] = v["ORTHANC_USERNAME"], v["ORTHANC_PASSWORD"]
     dsn = None
     if v["POSTGRES_HOST"]:
         if not v["POSTGRES_PASSWORD"]:

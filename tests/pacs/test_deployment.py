@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,18 @@ def test_orthanc_config_secure_by_default(tmp_path):
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "x.json")],
                              env={"PATH": os.environ["PATH"]}, capture_output=True)
     assert missing.returncode == 1 and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
+def test_compose_file_valid_and_refuses_missing_secrets(tmp_path):
+    filled = {**env_sample(), **{name: "x" for name in REQUIRED}}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in filled.items()))
+    command = ["docker-compose", "--env-file", str(env_file), "-f", str(REPO / "docker-compose.yml"),
+               "--profile", "cpu", "--profile", "gpu", "config", "-q"]
+    clean_env = {"PATH": os.environ["PATH"]}
+    assert subprocess.run(command, capture_output=True, text=True, env=clean_env).returncode == 0
+    for name in ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"):  # each checked by the regex test above too
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in filled.items() if k != name))
+        result = subprocess.run(command, capture_output=True, text=True, env=clean_env)
+        assert result.returncode != 0 and name in result.stderr, name

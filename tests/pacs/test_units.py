@@ -30,6 +30,11 @@ def test_settings_from_environment(tmp_path):
     assert settings.broker_url == "amqp://r:s%2Fe%40cret@rabbitmq:5672/%2F"
     assert settings.postgres_dsn is not None and "host=db" in settings.postgres_dsn
     assert settings.smb_port == 1445 and settings.delete_source
+    assert (settings.dicomweb_url, settings.dicomweb_username) == (None, "")
+    into_orthanc = build_worker_settings({**REQUIRED, "DICOMWEB_URL": "http://orthanc:8042/dicom-web"})
+    assert (into_orthanc.dicomweb_username, into_orthanc.dicomweb_password) == ("u", "p")
+    elsewhere = build_worker_settings({**REQUIRED, "DICOMWEB_URL": "https://pacs.example/dicom-web"})
+    assert elsewhere.dicomweb_username == ""
     analysis = settings.analysis_settings(tmp_path / "in.zip", tmp_path / "out")
     assert analysis.fast_total and analysis.models == ("total",)
 
