@@ -102,6 +102,7 @@ class Orthanc:
             "DicomModalities": self.modalities,
             "StableAge": self.stable_age_s,
             "DeidentifyLogs": True,
+            "OverwriteInstances": True,
             "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }

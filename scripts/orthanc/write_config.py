@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
         "DicomModalities": allowed,
         "StableAge": int(env.get("ORTHANC_STABLE_AGE", "60")),
         "DeidentifyLogs": True,
+        "OverwriteInstances": True,  # deterministic output UIDs: a rerun replaces its objects
         "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }

@@ -128,7 +128,7 @@ def test_orthanc_config_secure_by_default(tmp_path):
 
     tested = Orthanc(tmp_path).config()  # the configuration the service tests run with
     for key in ("AuthenticationEnabled", "DicomAlwaysAllowStore", "DicomAlwaysAllowEcho",
-                "DicomCheckCalledAet", "RemoteAccessAllowed", "Plugins", "DeidentifyLogs"):
+                "DicomCheckCalledAet", "RemoteAccessAllowed", "Plugins", "DeidentifyLogs", "OverwriteInstances"):
         assert tested[key] == config[key], key
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "x.json")],
                              env={"PATH": os.environ["PATH"]}, capture_output=True)
