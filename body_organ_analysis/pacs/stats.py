@@ -186,10 +186,14 @@ class StatsStore:
             rows = self._run(conn, "SELECT job_key FROM jobs WHERE orthanc_series_id=?", (series_id,)).fetchall()
         return [r[0] for r in rows]
 
-    def unqueued_jobs(self) -> list[tuple[str, str]]:
-        """(job key, series id) of jobs created but never confirmed on the queue."""
+    def unqueued_jobs(self, older_than_s: float = 0) -> list[tuple[str, str]]:
+        """(job key, series id) of jobs created more than ``older_than_s`` ago but never confirmed on the queue."""
+        cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than_s))
         with self._connect() as conn:
-            rows = self._run(conn, "SELECT job_key, orthanc_series_id FROM jobs WHERE state='pending'").fetchall()
+            rows = self._run(
+                conn, "SELECT job_key, orthanc_series_id FROM jobs WHERE state='pending' AND created_at <= ?",
+                (cutoff.isoformat(timespec="milliseconds"),),
+            ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
     # trigger bookkeeping

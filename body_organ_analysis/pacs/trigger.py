@@ -27,6 +27,7 @@ CURSOR = "orthanc_change_cursor"
 CT_STORAGE = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"}  # CT, Enhanced CT
 OWN_OUTPUT_MARK = "body-organ-analysis"
 REFUSED_IMAGE_TYPES = ("LOCALIZER", "DERIVED", "SECONDARY", "SCOUT")
+PUBLISH_GRACE_S = 60  # a job still unconfirmed after this long is published again (another trigger may be at it)
 
 
 def rejection_reason(series: Mapping[str, Any], tags: Mapping[str, Any], min_slices: int) -> str | None:
@@ -106,7 +107,7 @@ class Trigger:
 
     def republish_unqueued(self) -> int:
         """Publish the jobs that were created but never confirmed by the broker (e.g. it was down)."""
-        pending = self.store.unqueued_jobs()
+        pending = self.store.unqueued_jobs(older_than_s=PUBLISH_GRACE_S)
         for key, series_id in pending:
             self.publish_job(key, series_id)
             self.store.mark_queued(key)
