@@ -175,8 +175,9 @@ def deliver_all(
                 outcome[sink.name] = {"ok": False, "retryable": True, "error": _brief(error), "tries": attempt + 1}
                 if attempt < settings.sink_retries:
                     time.sleep(settings.sink_retry_backoff_s * 2**attempt)
-            except DeliveryError as error:
+            except Exception as error:  # DeliveryError, or a sink's bug: permanent for this sink only
                 outcome[sink.name] = {"ok": False, "retryable": False, "error": _brief(error), "tries": attempt + 1}
+                log.debug("sink %s traceback", sink.name, exc_info=not isinstance(error, DeliveryError))
                 break
         timings[f"sink {sink.name}"] = round(time.perf_counter() - start, 3)
         if not outcome[sink.name]["ok"]:
@@ -219,12 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def start() -> int:
         settings = build_worker_settings(dict(os.environ))
-        configure_logging(settings.analysis_settings(Path("."), Path(".")).verbose)
+        verbose = settings.analysis_settings(Path("."), Path(".")).verbose
+        configure_logging(verbose)
         store_for(settings).migrate()
         app = create_worker_app(settings)
         app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "--prefetch-multiplier=1",
-                         "-Q", settings.queue, "--without-gossip", "--without-mingle", "--loglevel=INFO",
-                         *(argv or [])])
+                         "-Q", settings.queue, "--without-gossip", "--without-mingle",
+                         f"--loglevel={'DEBUG' if verbose else 'INFO'}", *(argv or [])])
         return 0
 
     return run_guarded(start, verbose=False)

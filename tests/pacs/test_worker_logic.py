@@ -91,9 +91,11 @@ def test_every_sink_tried_and_retried(settings, tmp_path):
     flaky = FlakySink("a", [RetryableDeliveryError("x"), RetryableDeliveryError("y")])
     broken = FlakySink("b", [DeliveryError("bad credentials")])
     down = FlakySink("c", [RetryableDeliveryError("down")] * 5)
+    buggy = FlakySink("d", [ValueError("invalid DA")])
     timings: dict[str, float] = {}
-    outcome = worker.deliver_all([flaky, broken, down], Delivery(tmp_path, "A/B/C"), settings, timings)
+    outcome = worker.deliver_all([flaky, broken, down, buggy], Delivery(tmp_path, "A/B/C"), settings, timings)
+    assert outcome["d"] == {"ok": False, "retryable": False, "error": "ValueError: invalid DA", "tries": 1}
     assert outcome["a"] == {"ok": True, "tries": 3}
     assert outcome["b"]["ok"] is False and outcome["b"]["retryable"] is False and broken.calls == 1
     assert outcome["c"]["ok"] is False and outcome["c"]["retryable"] is True and down.calls == 3
-    assert set(timings) == {"sink a", "sink b", "sink c"}
+    assert set(timings) == {"sink a", "sink b", "sink c", "sink d"}
