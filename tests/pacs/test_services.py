@@ -32,7 +32,7 @@ def delivered(services, worker, pacs, ts_example, tmp_path_factory):
     series_id = pacs.series_id(series_uid)
     key = pacs.queue_when_stable(series_uid)
     job = pacs.wait_for(key, ("delivered", "failed", "partially_delivered"))
-    return {"key": key, "job": job, "series_id": series_id, "series_uid": series_uid}
+    return {"key": key, "job": job, "series_id": series_id, "series_uid": series_uid, "folder": folder}
 
 
 def test_delivered_to_folder_and_smb(services, delivered):
@@ -91,22 +91,50 @@ def test_patient_name_never_in_logs(services, delivered, trigger_process):
 
 
 @pytest.mark.skipif(not dicomweb_sink_available(), reason="DICOMweb sink not merged yet")
-def test_dicom_outputs_retrievable_by_dicomweb(services, delivered):
+def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
+    """SEG (and SR / Encapsulated PDF when the results hold measurements / a report) in the source study."""
+    import nibabel as nib
+    import numpy as np
     from dicomweb_client.api import DICOMwebClient
-    from requests.auth import HTTPBasicAuth
 
+    result = result_dirs(services.root / "results", delivered["series_uid"])[0]
     session = requests.Session()
-    session.auth = HTTPBasicAuth(services.orthanc.username, services.orthanc.password)
+    session.auth = (services.orthanc.username, services.orthanc.password)
     client = DICOMwebClient(f"{services.orthanc.url}/dicom-web", session=session)
-    study_uid = {s["0020000D"]["Value"][0] for s in client.search_for_series()}
-    modalities = {}
-    for series in client.search_for_series():
-        modalities[series["00080060"]["Value"][0]] = series
-    assert {"SEG", "SR", "DOC"} <= set(modalities) or {"SEG", "SR", "OT"} <= set(modalities), modalities.keys()
-    seg_series = modalities["SEG"]
-    seg = client.retrieve_series(seg_series["0020000D"]["Value"][0], seg_series["0020000E"]["Value"][0])[0]
-    assert seg.Rows == 512 and seg.Columns == 512
-    assert len(study_uid) >= 1
+    source = pacs_source_study(delivered)
+    found = client.search_for_series(search_filters={"StudyInstanceUID": source})
+    by_modality: dict[str, list] = {}
+    for series in found:
+        by_modality.setdefault(series["00080060"]["Value"][0], []).append(series["0020000E"]["Value"][0])
+    expected = {"SEG"}
+    if (result / "total-measurements.json").exists() or (result / "bca-measurements.json").exists():
+        expected.add("SR")
+    if (result / "report.pdf").exists():
+        expected.add("DOC")
+    assert set(by_modality) == expected, by_modality  # the source CT itself was deleted after delivery
+    assert all(len(uids) == 1 for uids in by_modality.values())  # one series each, no duplicates
+    seg = client.retrieve_series(source, by_modality["SEG"][0])[0]
+    assert (seg.Rows, seg.Columns) == (512, 512)
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == delivered["series_uid"]
+    # pixel-aligned: voxels per segment in the SEG equal those of the label map delivered to the folder
+    labels = json.loads((result / "total.labels.json").read_text())["labels"]
+    label_map = np.asarray(nib.load(result / "total.nii.gz").dataobj)
+    names = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}
+    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    counts: dict[str, int] = {}
+    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        name = names[group.SegmentIdentificationSequence[0].ReferencedSegmentNumber]
+        counts[name] = counts.get(name, 0) + int(frame.sum())
+    assert len(counts) >= 5
+    for name, count in counts.items():
+        label = int(next(k for k, v in labels.items() if v == name))
+        assert count == int((label_map == label).sum()), name
+
+
+def pacs_source_study(delivered: dict) -> str:
+    import pydicom
+
+    return pydicom.dcmread(next(Path(delivered["folder"]).iterdir())).StudyInstanceUID
 
 
 def test_rest_without_credentials_refused(services):
