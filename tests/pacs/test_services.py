@@ -129,6 +129,14 @@ def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
     for name, count in counts.items():
         label = int(next(k for k, v in labels.items() if v == name))
         assert count == int((label_map == label).sum()), name
+    # our outputs stored back become stable series too: never a job, recorded as our own
+    seg_id = pacs.series_id(by_modality["SEG"][0])
+    deadline = time.monotonic() + 30
+    while seg_id not in pacs.store.rejected() and time.monotonic() < deadline:
+        pacs.trigger.follow_changes()
+        time.sleep(0.5)
+    assert pacs.store.rejected()[seg_id] == "our own output stored back"
+    assert pacs.store.jobs_for_series(seg_id) == []
 
 
 def pacs_source_study(delivered: dict) -> str:
