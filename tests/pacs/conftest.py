@@ -16,11 +16,10 @@ from typing import Any, Callable
 import pytest
 
 from body_organ_analysis.testing import services as svc
-from pacs_helpers import dicomweb_sink_available
+from pacs_helpers import SCANNER_AET, dicomweb_sink_available
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-from pacs_helpers import SCANNER_AET
 
 
 @dataclass

@@ -22,7 +22,7 @@ def make_series(source: Path, target: Path, tag: str, count: int | None = None, 
     from pydicom.uid import generate_uid
 
     target.mkdir(parents=True, exist_ok=True)
-    study_uid = generate_uid(entropy_srcs=[tag, "study"])
+    study_uid = study_uid_for(tag)
     series_uid = generate_uid(entropy_srcs=[tag, "series"])
     for i, path in enumerate(sorted(source.iterdir())[:count]):
         ds = pydicom.dcmread(path)
@@ -56,3 +56,23 @@ def send_series(folder: Path, port: int, calling_aet: str = SCANNER_AET, called_
 def result_dirs(root: Path, series_uid: str) -> list[Path]:
     """Result folders of one series (named ``<SeriesNumber>_<hash of the series UID>``)."""
     return sorted(p.parent for p in root.rglob("manifest.json") if p.parent.name.endswith(short_hash(series_uid)))
+
+
+def study_uid_for(tag: str) -> str:
+    """The StudyInstanceUID that :func:`make_series` gives the copies made with ``tag``."""
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=[tag, "study"])
+
+
+def dicomweb_series_by_modality(orthanc: Any, study_uid: str) -> dict[str, list[str]]:
+    """Series UIDs per modality in one study, found through Orthanc's DICOMweb (QIDO-RS)."""
+    import requests
+
+    answer = requests.get(f"{orthanc.url}/dicom-web/studies/{study_uid}/series",
+                          auth=(orthanc.username, orthanc.password), timeout=30)
+    answer.raise_for_status()
+    found: dict[str, list[str]] = {}
+    for series in answer.json():
+        found.setdefault(series["00080060"]["Value"][0], []).append(series["0020000E"]["Value"][0])
+    return found

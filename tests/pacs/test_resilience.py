@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pacs_helpers import make_series, result_dirs, send_series
+from pacs_helpers import (
+    dicomweb_series_by_modality, dicomweb_sink_available, make_series, result_dirs, send_series, study_uid_for,
+)
 
 pytestmark = pytest.mark.services
 
@@ -23,7 +25,7 @@ def send_new_series(services, pacs, ts_example, folder: Path, tag: str) -> tuple
     return pacs.queue_when_stable(series_uid), pacs.series_id(series_uid), series_uid
 
 
-def assert_exactly_one_copy(services, series_uid: str) -> None:
+def assert_exactly_one_copy(services, series_uid: str, tag: str) -> None:
     dirs = result_dirs(services.root / "results", series_uid)
     assert len(dirs) == 1, dirs
     leftovers = [p for p in (services.root / "results").rglob("*") if p.name.endswith((".part", ".old"))]
@@ -32,6 +34,9 @@ def assert_exactly_one_copy(services, series_uid: str) -> None:
     smb = sorted(p.name for p in (services.samba.share_dir / "boa" / relative).iterdir())
     expected = sorted(p.name for p in dirs[0].iterdir() if p.name.endswith(SMB_NAMES) or p.name == "manifest.json")
     assert smb == expected
+    if dicomweb_sink_available():
+        outputs = dicomweb_series_by_modality(services.orthanc, study_uid_for(tag))
+        assert "SEG" in outputs and all(len(uids) == 1 for uids in outputs.values()), outputs
 
 
 def test_worker_killed_mid_job_runs_it_exactly_once(services, worker, pacs, ts_example, tmp_path):
@@ -44,7 +49,7 @@ def test_worker_killed_mid_job_runs_it_exactly_once(services, worker, pacs, ts_e
     job = pacs.wait_for(key, ("delivered", "failed", "partially_delivered"))
     assert job["state"] == "delivered", job["reason"]
     assert job["attempts"] == 2
-    assert_exactly_one_copy(services, series_uid)
+    assert_exactly_one_copy(services, series_uid, "killed")
     assert not pacs.orthanc.exists(series_id)
 
 
@@ -60,11 +65,11 @@ def test_rabbitmq_restart_loses_no_queued_job(services, worker, pacs, ts_example
     queued = services.rabbitmq.ctl("list_queues", "-q", "name", "messages")
     assert f"{pacs.settings.queue}\t2" in queued
     worker.start()
-    for key, series_id, series_uid in jobs:
+    for (key, series_id, series_uid), tag in zip(jobs, ("restart-a", "restart-b")):
         job = pacs.wait_for(key, ("delivered", "failed", "partially_delivered"))
         assert job["state"] == "delivered", job["reason"]
         assert job["attempts"] == 1
-        assert_exactly_one_copy(services, series_uid)
+        assert_exactly_one_copy(services, series_uid, tag)
 
 
 def test_sink_down_is_retried_and_the_source_kept(services, worker, pacs, ts_example, tmp_path):
@@ -80,7 +85,7 @@ def test_sink_down_is_retried_and_the_source_kept(services, worker, pacs, ts_exa
     job = pacs.wait_for(key, ("delivered", "failed", "partially_delivered"))
     assert job["state"] == "delivered", job["reason"]
     assert job["attempts"] == 2
-    assert_exactly_one_copy(services, series_uid)
+    assert_exactly_one_copy(services, series_uid, "smb-down")
     assert not pacs.orthanc.exists(series_id)
 
 

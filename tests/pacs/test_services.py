@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from pacs_helpers import result_dirs, dicomweb_sink_available, make_series, send_series
+from pacs_helpers import (
+    dicomweb_series_by_modality, dicomweb_sink_available, make_series, result_dirs, send_series, study_uid_for,
+)
 
 pytestmark = pytest.mark.services
 
@@ -32,7 +34,7 @@ def delivered(services, worker, pacs, ts_example, tmp_path_factory):
     series_id = pacs.series_id(series_uid)
     key = pacs.queue_when_stable(series_uid)
     job = pacs.wait_for(key, ("delivered", "failed", "partially_delivered"))
-    return {"key": key, "job": job, "series_id": series_id, "series_uid": series_uid, "folder": folder}
+    return {"key": key, "job": job, "series_id": series_id, "series_uid": series_uid}
 
 
 def test_delivered_to_folder_and_smb(services, delivered):
@@ -101,11 +103,8 @@ def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
     session = requests.Session()
     session.auth = (services.orthanc.username, services.orthanc.password)
     client = DICOMwebClient(f"{services.orthanc.url}/dicom-web", session=session)
-    source = pacs_source_study(delivered)
-    found = client.search_for_series(search_filters={"StudyInstanceUID": source})
-    by_modality: dict[str, list] = {}
-    for series in found:
-        by_modality.setdefault(series["00080060"]["Value"][0], []).append(series["0020000E"]["Value"][0])
+    source = study_uid_for("e2e")
+    by_modality = dicomweb_series_by_modality(services.orthanc, source)
     expected = {"SEG"}
     if (result / "total-measurements.json").exists() or (result / "bca-measurements.json").exists():
         expected.add("SR")
@@ -137,12 +136,6 @@ def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
         time.sleep(0.5)
     assert pacs.store.rejected()[seg_id] == "our own output stored back"
     assert pacs.store.jobs_for_series(seg_id) == []
-
-
-def pacs_source_study(delivered: dict) -> str:
-    import pydicom
-
-    return pydicom.dcmread(next(Path(delivered["folder"]).iterdir())).StudyInstanceUID
 
 
 def test_rest_without_credentials_refused(services):
