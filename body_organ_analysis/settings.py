@@ -27,6 +27,7 @@ ENV_VARIABLES: dict[str, str] = {
     "verbose": "VERBOSE",
     "offline": "BOA_OFFLINE",
     "weights_dir": "BOA_WEIGHTS_DIR",
+    "weights_url": "BOA_WEIGHTS_URL",
     "skip_contrast_information": "SKIP_CONTRAST_INFORMATION",
     "fast_bca": "FAST_BCA",
     "bca_engine": "BCA_ENGINE",
@@ -58,6 +59,7 @@ class Settings:
     series_uid: str | None = None
     offline: bool = False
     weights_dir: Path | None = None  # None: where TotalSegmentator looks
+    weights_url: str | None = None  # base URL of <DatasetNNN_name>.zip archives; None: the releases
     totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
     totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
     # measurements (organ statistics, contrast, CNR, preview, radiomics)
