@@ -95,3 +95,49 @@ def test_gi_contrast_without_boa_contrast_says_why(monkeypatch, ct_and_total):
     result = predict_gi_contrast(None, {"total": LabelMap(seg, affine, TOTAL, "total")})
     assert result["gi_contrast"] is None and "not installed" in result["reason"]
     assert "did not run" in predict_gi_contrast(None, {})["reason"]
+
+
+def test_gi_contrast_hands_boa_contrast_the_right_anatomy(monkeypatch, ct_and_total):
+    """A stand-in boa_contrast module checks what the adapter gives the real one."""
+    import types
+
+    import nibabel as nib
+
+    ct, seg, affine = ct_and_total
+    seen: dict = {}
+
+    def predict(ct_path, folder, one_mask_per_file, total_segmentation_name, label_map):
+        total = np.asanyarray(nib.load(str(Path(folder) / total_segmentation_name)).dataobj)
+        seen["aorta"] = np.array_equal(total == label_map["aorta"], seg == IDS["aorta"])
+        seen["liver"] = np.array_equal(total == label_map["liver"], seg == IDS["liver"])
+        seen["ct"] = np.array_equal(np.asanyarray(nib.load(str(ct_path)).dataobj), ct)
+        seen["one_mask_per_file"] = one_mask_per_file
+        return {"git_ensemble_predicted_class": "NO_CONTRAST_IN_GI_TRACT", "git_ensemble_probas": [0.9, 0.1],
+                "phase_ensemble_predicted_class": "NON_CONTRAST", "phase_ensemble_probas": [0.8, 0.1, 0.1]}  # fmt: skip
+
+    fake = types.ModuleType("boa_contrast")
+    fake.predict = predict
+    fake_ml = types.ModuleType("boa_contrast.ml")
+    fake_ml.ContrastRecognition = lambda task: None
+    monkeypatch.setitem(sys.modules, "boa_contrast", fake)
+    monkeypatch.setitem(sys.modules, "boa_contrast.ml", fake_ml)
+    result = predict_gi_contrast(nib.Nifti1Image(ct, affine), {"total": LabelMap(seg, affine, TOTAL, "total")})
+    assert seen == {"aorta": True, "liver": True, "ct": True, "one_mask_per_file": False}
+    assert result["gi_contrast"] == "NO_CONTRAST_IN_GI_TRACT" and result["gi_probability"] == 0.9
+    assert result["iv_phase"] == "NON_CONTRAST" and result["reason"] is None
+
+
+def test_gi_contrast_with_models_that_do_not_load(monkeypatch, ct_and_total):
+    import types
+
+    _, seg, affine = ct_and_total
+
+    def broken(task):
+        raise AttributeError("Can't get attribute '__pyx_unpickle_CyHalfBinomialLoss'")
+
+    fake_ml = types.ModuleType("boa_contrast.ml")
+    fake_ml.ContrastRecognition = broken
+    monkeypatch.setitem(sys.modules, "boa_contrast", types.ModuleType("boa_contrast"))
+    monkeypatch.setitem(sys.modules, "boa_contrast.ml", fake_ml)
+    result = predict_gi_contrast(None, {"total": LabelMap(seg, affine, TOTAL, "total")})
+    assert result["gi_contrast"] is None and "scikit-learn" in result["reason"]
