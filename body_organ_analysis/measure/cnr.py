@@ -78,10 +78,12 @@ def reference_region(ct: np.ndarray, labelmaps: dict[str, LabelMap]) -> Referenc
     roi, box = eroded_roi(ct, mask, remove_fat=True)
     values = ct[box][roi].astype(np.float64)
     if values.size < 2:
-        return Reference(None, None, int(values.size), "the back muscles are too thin to measure noise after erosion")
+        reason = "the back muscles are too thin to measure noise after erosion"
+        return Reference(None, None, int(values.size), reason)
     noise = float(values.std())
     if noise == 0:
-        return Reference(float(values.mean()), 0.0, int(values.size), "the back muscles have no HU variation (noise 0)")
+        reason = "the back muscles have no HU variation (noise 0)"
+        return Reference(float(values.mean()), 0.0, int(values.size), reason)
     return Reference(float(values.mean()), noise, int(values.size))
 
 
@@ -102,7 +104,9 @@ ADJUSTED_TARGETS = (
 )
 
 
-def adjusted_cnr(ct: np.ndarray, labelmaps: dict[str, LabelMap], reference: Reference) -> tuple[dict[str, Any], list[str]]:
+def adjusted_cnr(
+    ct: np.ndarray, labelmaps: dict[str, LabelMap], reference: Reference
+) -> tuple[dict[str, Any], list[str]]:
     """The ``cnr-adjusted`` block: eroded-ROI statistics and CNR; plus warnings."""
     rows: dict[str, Any] = {}
     warnings: list[str] = []
@@ -113,7 +117,9 @@ def adjusted_cnr(ct: np.ndarray, labelmaps: dict[str, LabelMap], reference: Refe
         if label_map is None:
             entry["reason"] = f"model {model!r} did not run"
             if model != REFERENCE_MODEL:
-                warnings.append(f"cnr-adjusted: {row} needs the {model!r} model, which did not run; add it with -m.")
+                warnings.append(
+                    f"cnr-adjusted: {row} needs the {model!r} model, which did not run; add it with -m."
+                )
             rows[row] = entry
             continue
         ids = [label_map.ids_by_name[n] for n in names if n in label_map.ids_by_name]
@@ -127,7 +133,9 @@ def adjusted_cnr(ct: np.ndarray, labelmaps: dict[str, LabelMap], reference: Refe
         if values.size == 0:
             entry["reason"] = "nothing left after erosion"
         else:
-            entry.update(voxel_count=int(values.size), hu_mean=float(values.mean()), hu_std=float(values.std()))
+            entry.update(
+                voxel_count=int(values.size), hu_mean=float(values.mean()), hu_std=float(values.std())
+            )
             entry["cnr"] = reference.cnr(entry["hu_mean"])
             if entry["cnr"] is None:
                 entry["reason"] = reference.reason

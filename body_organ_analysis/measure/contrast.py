@@ -83,8 +83,10 @@ def predict_phase(total_structures: dict[str, dict[str, Any]] | None) -> dict[st
                              "iliac or pulmonary vessels) is in the 'total' map")  # fmt: skip
     brain = total_structures.get("brain") or {}
     if brain.get("present") and brain["volume_ml"] > BRAIN_LIMIT_ML:
-        return not_predicted("the brain is in the scan: the predictor then needs the neck vessels of "
-                             "TotalSegmentator's headneck_bones_vessels model, which this tool does not run")  # fmt: skip
+        return not_predicted(
+            "the brain is in the scan: the predictor then needs the neck vessels of "
+            "TotalSegmentator's headneck_bones_vessels model, which this tool does not run"
+        )
     features = phase_features(total_structures)
     try:
         classifiers = load_classifiers()

@@ -74,8 +74,10 @@ def predict_gi_contrast(ct_image: Any, labelmaps: dict[str, LabelMap]) -> dict[s
 
         ContrastRecognition(task="git")  # loads the pickled models: fails on newer scikit-learn
     except ImportError:
-        return not_predicted("boa-contrast is not installed (optional: "
-                             "pip install --no-deps boa-contrast==0.1.5 in an environment that meets its pins)")  # fmt: skip
+        return not_predicted(
+            "boa-contrast is not installed (optional: pip install --no-deps boa-contrast==0.1.5 "
+            "in an environment that meets its pins)"
+        )
     except Exception as error:
         return not_predicted(f"boa-contrast's models cannot be loaded here ({type(error).__name__}); "
                              "they need scikit-learn <= 1.3")  # fmt: skip

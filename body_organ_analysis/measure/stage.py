@@ -63,8 +63,9 @@ def run(ctx: AnalysisContext) -> None:
         ctx.results["bone_density"] = bone_density(ct.data, ctx.labelmaps.get("total"))
     ctx.output.write_json(BONE_DENSITY_FILE, ctx.results["bone_density"])
 
-    ctx.info.update(info_rows(ct, structures, cnr_block, ctx.results["bone_density"], ctx.results["contrast"]))
-    ctx.sheets.extend(measurement_sheets(structures, cnr_block, ctx.results["bone_density"]))
+    bone, contrast = ctx.results["bone_density"], ctx.results["contrast"]
+    ctx.info.update(info_rows(ct, structures, cnr_block, bone, contrast))
+    ctx.sheets.extend(measurement_sheets(structures, cnr_block, bone))
     if ctx.settings.preview:
         write_previews(ctx)
     if ctx.settings.radiomics:
@@ -108,7 +109,8 @@ def measurement_sheets(
     if "adjusted" in cnr_block:
         sheets.append(Sheet(
             "cnr-adjusted",
-            ["structure", "model", "roi_voxel_count", "mean_hu", "std_hu", "noise_hu", "cnr_unitless", "reason"],
+            ["structure", "model", "roi_voxel_count", "mean_hu", "std_hu", "noise_hu", "cnr_unitless",
+             "reason"],
             [[name, row["model"], row["voxel_count"], row["hu_mean"], row["hu_std"], cnr_block["noise_hu"],
               row["cnr"], row["reason"]] for name, row in cnr_block["adjusted"].items()],
         ))  # fmt: skip
@@ -129,4 +131,5 @@ def write_previews(ctx: AnalysisContext) -> None:
         ctx.warn(f"--preview draws the {PREVIEW_MODEL!r} label map, which this run did not produce.")
         return
     with ctx.step("preview"):
-        write_preview(ctx.output.path(f"preview_{PREVIEW_MODEL}.png"), ctx.ct.data, label_map.data, ctx.ct.affine)
+        path = ctx.output.path(f"preview_{PREVIEW_MODEL}.png")
+        write_preview(path, ctx.ct.data, label_map.data, ctx.ct.affine)
