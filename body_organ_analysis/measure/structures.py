@@ -13,8 +13,8 @@ Conventions (docs/measurements.md):
 
 The volume is never masked once per label. Integer-valued CTs go through one
 joint histogram of (label, HU) made with ``np.bincount``; every statistic,
-percentiles included, is exact from it. Other CTs group the labelled voxels by
-label (a radix sort of the labels) and partition each group for its percentiles.
+percentiles included, is exact from it. Other CTs sort one float64 key
+(label, HU) once, which puts each label's values together and in order.
 """
 
 from __future__ import annotations
@@ -143,22 +143,29 @@ def _histogram_percentile(values: np.ndarray, cumulative: np.ndarray, n: int, pe
 def _sorted_stats(
     label_values: np.ndarray, hu: np.ndarray, labels: Iterable[int], counts: np.ndarray
 ) -> dict[int, dict[str, float]]:
-    order = np.argsort(label_values, kind="stable")  # radix sort for small integer labels
-    grouped = hu[order]
+    """Statistics from one sort of the key label * span + (HU - lowest): each label's
+    values end up contiguous and in order. Float64 keeps them to within 1e-9 HU."""
+    lowest = float(hu.min())
+    span = float(2.0 ** np.ceil(np.log2(float(hu.max()) - lowest + 1.0)))
+    key = label_values * span + (hu - lowest)
+    key.sort()
     starts = np.concatenate([[0], np.cumsum(counts)])
     stats: dict[int, dict[str, float]] = {}
     for label in labels:
         if label >= counts.size or counts[label] == 0:
             continue
-        values = grouped[starts[label] : starts[label + 1]]
-        p25, median, p75 = np.percentile(values, [25, 50, 75])  # partitions, no full sort
-        stats[label] = {
+        values = key[starts[label] : starts[label + 1]] - (label * span - lowest)
+        n = values.size
+        entry = {
             "hu_mean": float(values.mean()),
             "hu_std": float(values.std()),
-            "hu_min": float(values.min()),
-            "hu_p25": float(p25),
-            "hu_median": float(median),
-            "hu_p75": float(p75),
-            "hu_max": float(values.max()),
+            "hu_min": float(values[0]),
+            "hu_max": float(values[-1]),
         }
+        for key_name, percent in PERCENTILES.items():
+            position = (n - 1) * percent / 100.0
+            below = int(np.floor(position))
+            above = min(below + 1, n - 1)
+            entry[key_name] = float(values[below] + (values[above] - values[below]) * (position - below))
+        stats[label] = {k: entry[k] for k in HU_KEYS}
     return stats
