@@ -47,8 +47,16 @@ def ras_view(ct: CTVolume, total: LabelMap | None) -> RasView:
 
 
 def predict_threshold_model(spec: ModelSpec, ct: CTVolume, labelmaps: dict[str, LabelMap]) -> LabelMap:
-    """The threshold engine's map for ``body_regions`` or ``body_parts``."""
+    """The threshold engine's map for ``body_regions`` or ``body_parts``.
+
+    Both come from one computation: the body_parts map made with body_regions
+    rides along in its ``details`` until body_parts is asked for.
+    """
+    made = labelmaps.get("body_regions")
+    if spec.name == "body_parts" and made is not None and "_body_parts" in made.details:
+        return made.details.pop("_body_parts")
     regions, parts = threshold_maps(ct, labelmaps.get("total"))
+    regions.details["_body_parts"] = parts
     if spec.name == "body_regions":
         return regions
     if spec.name == "body_parts":
