@@ -67,15 +67,11 @@ def predict_threshold_model(spec: ModelSpec, ct: CTVolume, labelmaps: dict[str, 
 def threshold_maps(ct: CTVolume, total: LabelMap | None) -> tuple[LabelMap, LabelMap]:
     """Both label maps at once (they share the body outline)."""
     from body_organ_analysis.bca.morphology import upsample_labels
-    from body_organ_analysis.bca.threshold_parts import body_parts
     from body_organ_analysis.bca.threshold_regions import body_regions
 
     view = ras_view(ct, total)
     factor = max(1, int(round(TARGET_PIXEL_MM / max(min(view.spacing[:2]), 1e-3))))
-    regions_ras, body_coarse = body_regions(view.hu, view.spacing, view.total, total, factor)
-    coarse_total = None if view.total is None else view.total[::factor, ::factor, :]
-    coarse_spacing = (view.spacing[0] * factor, view.spacing[1] * factor, view.spacing[2])
-    parts_coarse = body_parts(body_coarse, coarse_spacing, coarse_total, total)
+    regions_ras, parts_coarse = body_regions(view.hu, view.spacing, view.total, total, factor)
     parts_ras = upsample_labels(parts_coarse, factor, view.hu.shape)
     parts_ras = np.where(regions_ras > 0, np.maximum(parts_ras, 1), 0).astype(np.uint8)
     details = {"engine": ORIGIN, "approximate": True, "used_total": total is not None,

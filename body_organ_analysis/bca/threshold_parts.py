@@ -18,6 +18,7 @@ from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
 P = {name: label for label, name in BODY_PARTS_LABELS.items()}
+LIMBS = [P[name] for name in ("right_leg", "left_leg", "right_arm", "left_arm")]
 MIN_LIMB_CM2 = 5.0
 LEG_SHARE = 0.35
 

@@ -16,7 +16,9 @@ order (x to the patient's left, y anterior, z head-wards):
    lungs); the thoracic part is the slice-wise hull of lungs (and heart);
    within it, what is not lung is mediastinum, around `total`'s heart the
    pericardium. The rest is abdominal cavity.
-6. `total` adds glands (thyroid), brain and spinal cord when present.
+6. arms and legs (see threshold_parts): everything inside their fat layer
+   that is not bone is muscle.
+7. `total` adds glands (thyroid), brain and spinal cord when present.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def body_regions(
     total: LabelMap | None,
     factor: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (body_regions map on the full grid, body mask on the coarse grid), RAS order."""
+    """Return (body_regions map on the full grid, body_parts map on the coarse grid), RAS order."""
+    from body_organ_analysis.bca.threshold_parts import LIMBS, body_parts
+
     pixel_mm = (spacing[0] * factor, spacing[1] * factor)
 
     def px(mm: float) -> int:
@@ -63,9 +67,14 @@ def body_regions(
         return out
 
     body = outline(coarse, px)
+    coarse_total = None if total_data is None else total_data[::factor, ::factor, :]
+    parts = body_parts(body, (pixel_mm[0], pixel_mm[1], spacing[2]), coarse_total, total)
+    limbs = np.isin(parts, LIMBS)
     fat = (coarse >= FAT_HU[0]) & (coarse <= FAT_HU[1])
-    lean = mo.open_2d(mo.erode_2d(body, px(4)) & ~fat, 1) | (group("muscle", "organ", "lung", "heart", "vertebra") & body)
-    inner = mo.fill_holes_2d(mo.close_2d(lean, px(12))) & body
+    lean = mo.erode_2d(body, px(4)) & ~fat
+    hints = group("muscle", "organ", "lung", "heart", "vertebra") & body
+    inner = mo.fill_holes_2d(mo.close_2d(mo.open_2d(lean, 1) | hints, px(12))) & body
+    inner |= lean & mo.dilate_2d(inner, 1)  # give back the edge pixels the opening took
     inner = mo.remove_small_2d(inner, max(4, int(400 / (pixel_mm[0] * pixel_mm[1]))))
 
     bone = mo.fill_holes_2d(mo.close_2d(inner & (coarse > BONE_HU), 1)) & inner
@@ -74,8 +83,10 @@ def body_regions(
     soft_organs = group("organ", "heart", "spinal_cord", "brain", "gland")
 
     ring = inner & (mo.inplane_distance_mm(inner, pixel_mm) <= WALL_MM)
-    back = back_region(inner, bone, group("vertebra"), pixel_mm)
+    back = back_region(inner & ~limbs, bone, group("vertebra"), pixel_mm)
+    back &= ~limbs
     muscle = (ring | back | group("muscle")) & ~bone & ~soft_organs & ~mo.dilate_2d(lungs, 1)
+    muscle |= inner & limbs & ~bone  # arms and legs: all muscle inside their fat layer
 
     cavity = inner & ~muscle & ~bone
     hull = mo.fill_holes_2d(mo.close_2d(lungs | group("heart"), px(40))) & cavity
@@ -97,7 +108,7 @@ def body_regions(
     if factor > 1:
         full = refine_edges(full, labels, hu, factor)
     trim_skin_surface(full, hu)
-    return full, body
+    return full, parts
 
 
 def outline(coarse: np.ndarray, px) -> np.ndarray:
@@ -146,11 +157,18 @@ def back_region(inner: np.ndarray, bone: np.ndarray, vertebrae: np.ndarray, pixe
         cy = (inner * y).sum(axis=(0, 1)) / count
         spine = bone & (np.abs(x - cx) * pixel_mm[0] <= 25) & (y < cy)
     has = spine.any(axis=(0, 1))
-    front = np.where(spine, y, -1).max(axis=(0, 1))
-    spine_count = np.maximum(spine.sum(axis=(0, 1)), 1)
-    spine_x = (spine * x).sum(axis=(0, 1)) / spine_count
+    if not has.any():
+        return np.zeros_like(inner)
+    front = np.where(spine, y, -1).max(axis=(0, 1)).astype(float)
+    spine_x = (spine * x).sum(axis=(0, 1)) / np.maximum(spine.sum(axis=(0, 1)), 1)
+    # slices between vertebrae (discs) take the nearest vertebra's values
+    z = np.arange(nz)
+    known = np.flatnonzero(has)
+    front = np.interp(z, known, front[known])
+    spine_x = np.interp(z, known, spine_x[known])
+    within = (z >= known[0]) & (z <= known[-1])
     back = (y <= front) & (np.abs(x - spine_x) * pixel_mm[0] <= BACK_HALF_WIDTH_MM)
-    return back & inner & has[None, None, :]
+    return back & inner & within[None, None, :]
 
 
 def refine_edges(full: np.ndarray, coarse: np.ndarray, hu: np.ndarray, factor: int) -> np.ndarray:
