@@ -118,8 +118,8 @@ TISSUE_COLOUR_LIST = [TISSUE_COLOURS[TISSUE_LABELS[i]] for i in sorted(TISSUE_LA
 def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_positions: dict[str, float]) -> bytes:
     """Coronal and sagittal CT with the tissue overlay, and tissue area per slice."""
     plt = _pyplot(theme)
-    fig = plt.figure(figsize=(7.2, 3.6))
-    grid = fig.add_gridspec(1, 3, width_ratios=[1.2, 1.0, 1.5], wspace=0.25)
+    fig = plt.figure(figsize=(7.2, 4.2))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.4, 1.0], wspace=0.3, hspace=0.25)
     body = vol.regions > 0
     centre_y = int(np.round(np.nonzero(body.any(axis=(0, 2)))[0].mean())) if body.any() else vol.hu.shape[1] // 2
     spine_x = vol.hu.shape[0] // 2
@@ -128,12 +128,12 @@ def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_pos
         ("coronal", _coronal(vol.hu, centre_y, vol.step), _coronal(vol.tissues, centre_y, vol.step), sx),
         ("sagittal", _sagittal(vol.hu, spine_x, vol.step), _sagittal(vol.tissues, spine_x, vol.step), sy),
     )):  # fmt: skip
-        ax = fig.add_subplot(grid[0, index])
+        ax = fig.add_subplot(grid[index, 0])
         _ct(ax, image)
         _overlay(ax, labels, TISSUE_COLOUR_LIST)
         ax.set_aspect(sz / (aspect * vol.step))
         ax.set_title(title)
-    ax = fig.add_subplot(grid[0, 2])
+    ax = fig.add_subplot(grid[:, 1])
     position = tables.position_mm
     bottom = np.zeros_like(position)
     for tissue in ("muscle", "imat", "sat", "vat", "pat", "eat"):
@@ -145,7 +145,7 @@ def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_pos
         ax.text(float(bottom.max()) * 1.01, z_mm, name, fontsize=6, va="center")
     ax.set_xlabel("cross-sectional area per slice (cm²)")
     ax.set_ylabel("slice position (mm)")
-    ax.legend(fontsize=6, loc="lower right", frameon=False)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     return _png(fig)
 
 
