@@ -118,7 +118,7 @@ def make_phantom(seed: int = 0) -> Phantom:
     put(wall, "muscle", "muscle")
 
     # spine: vertebral body and spinous process, one `total` label per vertebra
-    spine = np.broadcast_to(ellipse(0, -40, 20, 18) | ellipse(0, -66, 7, 9), SHAPE) & full
+    spine = mo.close_2d(np.broadcast_to(ellipse(0, -40, 20, 18) | ellipse(0, -66, 7, 9), SHAPE) & full, 1)
     front_mm = -40 + 18
     back = inner & torso & (y <= front_mm) & (np.abs(x) <= 60) & ~spine & ~wall
     cavity = inner & torso & ~wall & ~back & ~spine
