@@ -72,7 +72,9 @@ def build_encapsulated_pdf(
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
+    ds.preamble = b"\0" * 128  # a complete Part 10 file however the client encodes it
     ds.file_meta = FileMetaDataset()
+    ds.file_meta.FileMetaInformationVersion = b"\0\1"
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
