@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     bca.add_argument("--bca-examined-body-region", dest="bca_examined_body_region",
                      choices=("abdomen", "thorax", "neck"), help="force the examined body region")
     switch(bca, "--bca-no-pdf", dest="bca_no_pdf", help="do not write report.pdf (env BCA_NO_PDF)")
+    bca.add_argument("--bca-hu-window", dest="bca_hu_window", action="append", default=[], metavar="NAME=LO,HI",
+                     help="HU window of 'muscle' (default -29,150) or 'fat' (default -190,-30); repeatable")
     bca.add_argument("--theme", choices=("light", "dark"), help="PDF report theme (env THEME)")
     return parser
 
@@ -77,12 +79,25 @@ def parse_segmentations(items: Sequence[str]) -> dict[str, Path]:
     return supplied
 
 
+def parse_hu_windows(items: Sequence[str]) -> dict[str, tuple[float, float]] | None:
+    windows: dict[str, tuple[float, float]] = {}
+    for item in items:
+        name, sep, bounds = item.partition("=")
+        low, comma, high = bounds.partition(",")
+        try:
+            windows[name] = (float(low), float(high))
+        except ValueError:
+            raise UsageError(f"--bca-hu-window {item!r}: write it as NAME=LO,HI, e.g. fat=-190,-30.") from None
+    return windows or None
+
+
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     from body_organ_analysis.settings import build_settings
 
     flags = vars(args).copy()
     flags["models"] = tuple(m for m in str(flags.pop("models")).split("+") if m)
     flags["segmentations"] = parse_segmentations(flags.pop("segmentation"))
+    flags["bca_hu_windows"] = parse_hu_windows(flags.pop("bca_hu_window", []))
     return build_settings(flags, environ)
 
 

@@ -41,6 +41,10 @@ def analyze(settings: Settings) -> AnalysisResult:
     timings: dict[str, float] = {}
     specs = resolve_models(settings.models, settings.license_number)
     _check_supplied_names(settings, specs)
+    if settings.radiomics:  # fail before any work when the optional extra is missing
+        from body_organ_analysis.measure.radiomics import require_pyradiomics
+
+        require_pyradiomics()
     with timed_step("load", timings):
         ct = load_ct(settings.input_image, series_uid=settings.series_uid)
     prefix = study_prefix(ct) if settings.use_study_prefix else None

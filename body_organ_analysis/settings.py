@@ -27,6 +27,7 @@ ENV_VARIABLES: dict[str, str] = {
     "verbose": "VERBOSE",
     "offline": "BOA_OFFLINE",
     "weights_dir": "BOA_WEIGHTS_DIR",
+    "weights_url": "BOA_WEIGHTS_URL",
     "skip_contrast_information": "SKIP_CONTRAST_INFORMATION",
     "fast_bca": "FAST_BCA",
     "bca_engine": "BCA_ENGINE",
@@ -58,6 +59,7 @@ class Settings:
     series_uid: str | None = None
     offline: bool = False
     weights_dir: Path | None = None  # None: where TotalSegmentator looks
+    weights_url: str | None = None  # base URL of <DatasetNNN_name>.zip archives; None: the releases
     totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
     totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
     # measurements (organ statistics, contrast, CNR, preview, radiomics)
@@ -70,6 +72,7 @@ class Settings:
     bca_engine: str = "nnunet"
     bca_examined_body_region: str | None = None
     bca_no_pdf: bool = False
+    bca_hu_windows: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # e.g. {"fat": (-190, -30)}
     theme: str = "light"
 
     def __post_init__(self) -> None:
@@ -99,6 +102,11 @@ class Settings:
             )
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "segmentations", dict(self.segmentations))
+        object.__setattr__(self, "bca_hu_windows", {k: tuple(v) for k, v in self.bca_hu_windows.items()})
+        if self.bca_hu_windows:
+            from body_organ_analysis.bca.tissues import hu_windows
+
+            hu_windows(self.bca_hu_windows)  # validates names and bounds
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -113,7 +121,7 @@ class Settings:
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, Mapping):
-                value = {k: str(v) for k, v in value.items()}
+                value = {k: (list(v) if isinstance(v, tuple) else str(v)) for k, v in value.items()}
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value

@@ -13,4 +13,4 @@ if [[ "${1:-}" == "--system" ]]; then
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[pacs,test]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[pacs,test,radiomics]"

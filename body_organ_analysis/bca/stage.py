@@ -1,9 +1,90 @@
-"""The body-composition step of analyze() (to be built)."""
+"""The body-composition step of analyze().
+
+Reads ``body_regions`` and ``body_parts`` (run, supplied, or made here by the
+threshold engine when absent) and ``total`` when present; writes
+``tissues.nii.gz``, ``bca-measurements.json``, the ``bca-*`` workbook sheets
+and ``report.pdf``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.report.workbook import Sheet
+
+MEASUREMENTS_NAME = "bca-measurements.json"
+REPORT_NAME = "report.pdf"
+
+
+def ensure_body_maps(ctx: AnalysisContext) -> None:
+    """Make body_regions/body_parts with the threshold engine where they are missing."""
+    missing = [name for name in ("body_regions", "body_parts") if name not in ctx.labelmaps]
+    if not missing:
+        return
+    from body_organ_analysis.bca.threshold import threshold_maps
+
+    with ctx.step("bca threshold engine"):
+        regions, parts = threshold_maps(ctx.ct, ctx.labelmaps.get("total"))
+    for label_map in (regions, parts):
+        if label_map.model in missing:
+            ctx.labelmaps[label_map.model] = label_map
+            ctx.output.write_labelmap(label_map.model, label_map)
+            ctx.model_records[label_map.model] = {"origin": "threshold", "engine": "threshold",
+                                                  "approximate": True}  # fmt: skip
 
 
 def run(ctx: AnalysisContext) -> None:
     """Add body-composition outputs to ``ctx`` (results, sheets, info, files)."""
+    from body_organ_analysis.bca.measure import measure_body_composition
+
+    ensure_body_maps(ctx)
+    with ctx.step("bca measurements"):
+        document, tissues, tables = measure_body_composition(ctx)
+    with ctx.step("bca write"):
+        ctx.output.write_labelmap("tissues", tissues)
+        ctx.results["bca"] = document
+        ctx.output.write_json(MEASUREMENTS_NAME, document)
+        ctx.sheets.extend(bca_sheets(document, tables))
+        ctx.info.update(bca_info(document))
+    if document["approximate"]:
+        ctx.warn("body composition comes from the weights-free threshold engine: values are approximate")
+    if not ctx.settings.bca_no_pdf:
+        from body_organ_analysis.report.pdf import write_report
+
+        with ctx.step("bca report pdf"):
+            write_report(ctx.output.path(REPORT_NAME), ctx, document, tissues, tables)
+
+
+def bca_sheets(document: dict[str, Any], tables) -> list[Sheet]:
+    from body_organ_analysis.bca.aggregation import AGGREGATED_COLUMNS, aggregated_rows
+    from body_organ_analysis.bca.levels import LEVEL_COLUMNS, level_rows
+    from body_organ_analysis.bca.slices import slice_sheet_rows
+
+    columns, rows = slice_sheet_rows(tables, torso_only=False)
+    columns_ne, rows_ne = slice_sheet_rows(tables, torso_only=True)
+    return [
+        Sheet("bca-aggregated-measurements", AGGREGATED_COLUMNS,
+              aggregated_rows(document["aggregated"], document["aggregated_no_extremities"])),
+        Sheet("bca-slice-measurements", columns, rows),
+        Sheet("bca-slice-measurements_no_ext", columns_ne, rows_ne),
+        Sheet("bca-vertebral-levels", LEVEL_COLUMNS, level_rows(document["vertebral_levels"])),
+    ]  # fmt: skip
+
+
+def bca_info(document: dict[str, Any]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "bca_engine": document["engine"],
+        "bca_approximate": document["approximate"],
+        "bca_examined_region": document["examined_region"],
+    }
+    l3 = document["vertebral_levels"].get("L3")
+    if l3:
+        info["bca_l3_muscle_area_cm2"] = l3["muscle_area_cm2"]
+        info["bca_l3_smi_cm2_per_m2"] = l3["smi_cm2_per_m2"]
+    return info
+
+
+def body_maps(ctx: AnalysisContext) -> tuple[LabelMap, LabelMap, LabelMap | None]:
+    return ctx.labelmaps["body_regions"], ctx.labelmaps["body_parts"], ctx.labelmaps.get("total")

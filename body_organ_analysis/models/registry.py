@@ -81,6 +81,9 @@ class ModelSpec:
         return {**DEFAULT_CONFIG, **config}
 
 
+CROPS_TO_TOTAL = ("total",)  # the model's crop (and remove_outside) mask comes from ``total``
+
+
 def _ts(name: str, description: str, **kwargs) -> ModelSpec:
     return ModelSpec(name=name, description=description, engine="totalsegmentator", task=name, **kwargs)
 
@@ -89,16 +92,17 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         _ts("total", "117 anatomical structures (TotalSegmentator v2)", fast_task="total"),
-        _ts("lung_vessels", "lung vessels and airways"),
-        _ts("cerebral_bleed", "intracerebral haemorrhage"),
-        _ts("hip_implant", "hip implants"),
-        _ts("liver_segments", "Couinaud liver segments"),
-        _ts("liver_vessels", "liver vessels and tumour"),
-        _ts("pleural_pericard_effusion", "pleural and pericardial effusion"),
+        _ts("lung_vessels", "lung vessels and airways", requires=CROPS_TO_TOTAL),
+        _ts("cerebral_bleed", "intracerebral haemorrhage", requires=CROPS_TO_TOTAL),
+        _ts("hip_implant", "hip implants", requires=CROPS_TO_TOTAL),
+        _ts("liver_segments", "Couinaud liver segments", requires=CROPS_TO_TOTAL),
+        _ts("liver_vessels", "liver vessels and tumour", requires=CROPS_TO_TOTAL),
+        _ts("pleural_pericard_effusion", "pleural and pericardial effusion", requires=CROPS_TO_TOTAL),
         _ts(
             "heartchambers_highres",
             "heart chambers at high resolution (licensed)",
             license_required=True,
+            requires=CROPS_TO_TOTAL,
         ),
         ModelSpec(
             "body_regions",

@@ -1,0 +1,50 @@
+"""Other findings: cavity volumes and breast implants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from body_organ_analysis.bca.slices import SliceTables
+from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
+
+R = {name: label for label, name in BODY_REGIONS_LABELS.items()}
+CAVITIES = ("abdominal_cavity", "thoracic_cavity", "mediastinum", "pericardium")
+MIN_IMPLANT_ML = 5.0
+
+
+def cavity_volumes_ml(tables: SliceTables) -> dict[str, float]:
+    totals = tables.region_counts.sum(axis=0)
+    volumes = {name: round(float(totals[R[name]] * tables.voxel_ml), 3) for name in CAVITIES}
+    volumes["ventral_cavity"] = round(sum(volumes[name] for name in CAVITIES), 3)
+    return volumes
+
+
+def breast_implants(regions: LabelMap, voxel_ml: float) -> list[dict[str, Any]]:
+    """Connected pieces of the breast-implant region of 5 mL or more, with side and volume."""
+    mask = regions.data == R["breast_implant"]
+    if not mask.any():
+        return []
+    pieces, count = ndimage.label(mask)
+    sizes = np.bincount(pieces.ravel())
+    centres = ndimage.center_of_mass(mask, pieces, range(1, count + 1))
+    implants = []
+    for index, centre in enumerate(centres, start=1):
+        volume = sizes[index] * voxel_ml
+        if volume < MIN_IMPLANT_ML:
+            continue
+        x_ras = float((regions.affine @ np.array([*centre, 1.0]))[0])
+        implants.append({"side": "left" if x_ras > 0 else "right", "volume_ml": round(float(volume), 2)})
+    return sorted(implants, key=lambda item: item["side"])
+
+
+def findings(tables: SliceTables, regions: LabelMap) -> dict[str, Any]:
+    implants = breast_implants(regions, tables.voxel_ml)
+    return {
+        "cavity_volumes_ml": cavity_volumes_ml(tables),
+        "breast_implants": implants,
+        "breast_implant_count": len(implants),
+    }

@@ -1,0 +1,85 @@
+"""Measurements at vertebral levels (L3 first), and the skeletal muscle index.
+
+At the middle slice of each vertebra present in `total` (the slice nearest
+the vertebra's centre of mass along the head-feet axis), on the torso without
+extremities: skeletal muscle area (cm^2) and mean HU, SAT, VAT and IMAT areas.
+SMI = muscle area / height^2 (cm^2/m^2) when the patient's height is known
+(DICOM Patient's Size, metres); otherwise null with the reason.
+A vertebra that touches the first or last slice is marked truncated (its
+middle slice is then not its true middle).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from body_organ_analysis.bca.aggregation import VERTEBRA_ORDER
+from body_organ_analysis.bca.slices import SliceTables
+from body_organ_analysis.labelmap import LabelMap
+
+FIRST = "L3"
+HEIGHT_RANGE_M = (0.5, 2.5)
+
+
+def patient_height_m(patient: dict[str, Any]) -> tuple[float | None, str | None]:
+    size = patient.get("PatientSize") if patient else None
+    if size is None:
+        return None, "patient height unknown: the input has no DICOM Patient's Size (0010,1020)"
+    try:
+        height = float(size)
+    except (TypeError, ValueError):
+        return None, "patient height unreadable in DICOM Patient's Size"
+    if height > 3 and HEIGHT_RANGE_M[0] <= height / 100 <= HEIGHT_RANGE_M[1]:
+        height /= 100  # some systems store centimetres
+    if not HEIGHT_RANGE_M[0] <= height <= HEIGHT_RANGE_M[1]:
+        return None, f"patient height {height} m in DICOM Patient's Size is implausible"
+    return height, None
+
+
+def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if total is None or tables.total_counts is None:
+        return {}
+    height, reason = patient_height_m(patient)
+    ids = total.ids_by_name
+    levels: dict[str, dict[str, Any]] = {}
+    order = [FIRST] + [v for v in VERTEBRA_ORDER if v != FIRST]
+    nz = tables.slice_count
+    for level in order:
+        label = ids.get(f"vertebrae_{level}")
+        if label is None or label >= tables.total_counts.shape[1]:
+            continue
+        per_slice = tables.total_counts[:, label]
+        if per_slice.sum() == 0:
+            continue
+        z = int(round(float((np.arange(nz) * per_slice).sum() / per_slice.sum())))
+        present = np.flatnonzero(per_slice)
+        muscle = float(tables.area_cm2("muscle", True)[z])
+        levels[level] = {
+            "slice_index": z,
+            "position_mm": round(float(tables.position_mm[z]), 2),
+            "truncated": bool(present[0] == 0 or present[-1] == nz - 1),
+            "muscle_area_cm2": round(muscle, 3),
+            "muscle_mean_hu": _round(tables.mean_hu("muscle", True)[z]),
+            "sat_area_cm2": round(float(tables.area_cm2("sat", True)[z]), 3),
+            "vat_area_cm2": round(float(tables.area_cm2("vat", True)[z]), 3),
+            "imat_area_cm2": round(float(tables.area_cm2("imat", True)[z]), 3),
+            "smi_cm2_per_m2": round(muscle / height**2, 3) if height else None,
+            "smi_missing_reason": reason,
+        }
+    return levels
+
+
+def _round(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 2)
+
+
+LEVEL_COLUMNS = [
+    "vertebra", "slice_index", "position_mm", "truncated", "muscle_area_cm2", "muscle_mean_hu",
+    "sat_area_cm2", "vat_area_cm2", "imat_area_cm2", "smi_cm2_per_m2", "smi_missing_reason",
+]  # fmt: skip
+
+
+def level_rows(levels: dict[str, dict[str, Any]]) -> list[list]:
+    return [[name] + [values[c] for c in LEVEL_COLUMNS[1:]] for name, values in levels.items()]

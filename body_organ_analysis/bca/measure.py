@@ -1,0 +1,57 @@
+"""All body-composition numbers of one CT, as the ``bca-measurements.json`` document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from body_organ_analysis.bca.aggregation import aggregate
+from body_organ_analysis.bca.findings import findings
+from body_organ_analysis.bca.levels import vertebral_levels
+from body_organ_analysis.bca.region import examined_region, region_coverage_mm
+from body_organ_analysis.bca.slices import SliceTables, slice_tables
+from body_organ_analysis.bca.tissues import ALL_TISSUES, hu_windows, tissue_map
+from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.labelmap import LabelMap
+
+
+def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], LabelMap, SliceTables]:
+    regions = ctx.labelmaps["body_regions"]
+    parts = ctx.labelmaps["body_parts"]
+    total = ctx.labelmaps.get("total")
+    windows = hu_windows(ctx.settings.bca_hu_windows)
+    hu = np.asarray(ctx.ct.data)
+    tissues = tissue_map(hu, regions, windows, ctx.ct.affine)
+    tables = slice_tables(hu, ctx.ct.affine, tissues, regions, parts, total)
+    slice_mm = float(ctx.ct.spacing[tables.axis])
+    coverage = region_coverage_mm(tables, total, slice_mm)
+    region = examined_region(coverage, ctx.settings.bca_examined_body_region)
+    origins = {regions.origin, parts.origin}
+    approximate = "threshold" in origins
+    document = {
+        "engine": "threshold" if approximate else "nnunet",
+        "approximate": approximate,
+        "body_maps_origin": {"body_regions": regions.origin, "body_parts": parts.origin},
+        "used_total": total is not None,
+        "hu_windows": tissue_windows(windows),
+        "hu_window_settings": {name: list(window) for name, window in windows.items()},
+        "examined_region": region,
+        "examined_region_forced": ctx.settings.bca_examined_body_region is not None,
+        "region_coverage_mm": coverage,
+        "tissues": list(ALL_TISSUES),
+        "voxel_volume_ml": tables.voxel_ml,
+        "pixel_area_cm2": tables.pixel_cm2,
+        "aggregated": aggregate(tables, total, torso_only=False),
+        "aggregated_no_extremities": aggregate(tables, total, torso_only=True),
+        "vertebral_levels": vertebral_levels(tables, total, ctx.ct.patient),
+        "findings": findings(tables, regions),
+    }
+    return document, tissues, tables
+
+
+def tissue_windows(windows: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+    """The HU window of every tissue that has one (bone is every voxel of its region)."""
+    from body_organ_analysis.bca.tissues import TISSUE_RULES
+
+    return {tissue: list(windows[w]) for tissue, (_, w) in TISSUE_RULES.items() if w}

@@ -1,0 +1,130 @@
+"""Fast morphology helpers for the threshold engine: per-slice 2-D operations on 3-D masks.
+
+Arrays are indexed (x, y, z) with z the axial axis. Every operation works on
+whole volumes at once (scipy.ndimage with in-plane structuring elements), so
+nothing loops over slices in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def disk(radius_px: int) -> np.ndarray:
+    """In-plane disk structuring element of shape (2r+1, 2r+1, 1)."""
+    r = max(int(radius_px), 0)
+    y, x = np.ogrid[-r : r + 1, -r : r + 1]
+    return (x * x + y * y <= r * r + r)[:, :, None]  # "+ r": rounder small disks
+
+
+CROSS_2D = ndimage.generate_binary_structure(2, 1)[:, :, None]
+SQUARE_2D = np.zeros((3, 3, 3), dtype=bool)  # in-plane 8-connectivity, for ndimage.label
+SQUARE_2D[:, :, 1] = True
+
+
+def fill_holes_2d(mask: np.ndarray) -> np.ndarray:
+    """Fill holes slice by slice (a hole is background not connected to the slice border)."""
+    return ndimage.binary_fill_holes(mask, structure=CROSS_2D)
+
+
+SMALL_RADIUS = 2  # above this, distance transforms beat structuring elements
+
+
+def _edt_2d(mask: np.ndarray) -> np.ndarray:
+    """In-plane distance (pixels) of every True voxel to the nearest False one."""
+    return ndimage.distance_transform_edt(mask, sampling=(1.0, 1.0, 1e6))
+
+
+def dilate_2d(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    if radius_px <= 0:
+        return mask.copy()
+    if radius_px <= SMALL_RADIUS:
+        return ndimage.binary_dilation(mask, structure=disk(radius_px))
+    if not mask.any():
+        return mask.copy()
+    return _edt_2d(~mask) <= radius_px + 0.5
+
+
+def erode_2d(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    if radius_px <= 0:
+        return mask.copy()
+    if radius_px <= SMALL_RADIUS:
+        return ndimage.binary_erosion(mask, structure=disk(radius_px), border_value=0)
+    padded = np.pad(mask, ((1, 1), (1, 1), (0, 0)))
+    return (_edt_2d(padded) > radius_px + 0.5)[1:-1, 1:-1, :]
+
+
+def close_2d(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Closing without the border artefacts of scipy's (pads in-plane first)."""
+    if radius_px <= 0:
+        return mask.copy()
+    pad = radius_px + 1
+    padded = np.pad(mask, ((pad, pad), (pad, pad), (0, 0)))
+    closed = erode_2d(dilate_2d(padded, radius_px), radius_px)
+    return closed[pad:-pad, pad:-pad, :]
+
+
+def open_2d(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    if radius_px <= 0:
+        return mask.copy()
+    return dilate_2d(erode_2d(mask, radius_px), radius_px)
+
+
+def largest_component_3d(mask: np.ndarray) -> np.ndarray:
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def remove_small_2d(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Drop in-plane connected components smaller than ``min_pixels``."""
+    labels, count = ndimage.label(mask, structure=SQUARE_2D)
+    if count == 0:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_pixels
+    keep[0] = False
+    return keep[labels]
+
+
+def inplane_distance_mm(mask: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
+    """Distance (mm) of each mask voxel to the nearest background voxel in its own slice."""
+    far = 1e6  # a huge z spacing keeps the nearest background within the slice
+    padded = np.pad(mask, ((1, 1), (1, 1), (0, 0)))
+    dist = ndimage.distance_transform_edt(padded, sampling=(spacing_xy[0], spacing_xy[1], far))
+    return dist[1:-1, 1:-1, :]
+
+
+def block_reduce_mean(data: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over factor x factor in-plane blocks (edges padded by replication)."""
+    if factor == 1:
+        return data.astype(np.float32)
+    nx, ny, nz = data.shape
+    px, py = (-nx) % factor, (-ny) % factor
+    if px or py:
+        data = np.pad(data, ((0, px), (0, py), (0, 0)), mode="edge")
+    shaped = data.reshape(data.shape[0] // factor, factor, data.shape[1] // factor, factor, nz)
+    return shaped.mean(axis=(1, 3), dtype=np.float32)
+
+
+def block_reduce_any(mask: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return mask.copy()
+    nx, ny, nz = mask.shape
+    px, py = (-nx) % factor, (-ny) % factor
+    if px or py:
+        mask = np.pad(mask, ((0, px), (0, py), (0, 0)))
+    shaped = mask.reshape(mask.shape[0] // factor, factor, mask.shape[1] // factor, factor, nz)
+    return shaped.any(axis=(1, 3))
+
+
+def upsample_labels(coarse: np.ndarray, factor: int, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling of a block-reduced map back to ``shape``."""
+    if factor == 1:
+        return coarse
+    full = np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
+    return full[: shape[0], : shape[1], :]

@@ -1,0 +1,132 @@
+"""Per axial slice: volume (mL), cross-sectional area (cm^2) and mean HU of every tissue.
+
+One pass over the slices counts, with ``np.bincount``, the voxels and HU sums
+of every tissue (for all voxels and for the torso without extremities), the
+voxels of every body region and of every `total` structure. Everything later
+(aggregation, vertebral levels, findings, report) works from these tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
+from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.models.registry import BODY_PARTS_LABELS
+
+EXTREMITIES = ("right_leg", "left_leg", "right_arm", "left_arm")
+N_TISSUE_CODES = 8  # 0 background + 7 tissue labels
+
+
+@dataclass
+class SliceTables:
+    axis: int  # the CT array axis that runs head-feet
+    position_mm: np.ndarray  # (nz,) world coordinate (RAS z) of each slice centre
+    voxel_ml: float
+    pixel_cm2: float
+    counts: np.ndarray  # (nz, 8) voxels per tissue code, all voxels
+    hu_sums: np.ndarray  # (nz, 8)
+    counts_torso: np.ndarray  # (nz, 8) without extremities
+    hu_sums_torso: np.ndarray
+    region_counts: np.ndarray  # (nz, 12) body_regions voxels per label
+    total_counts: np.ndarray | None  # (nz, max id + 1) `total` voxels per label
+
+    @property
+    def slice_count(self) -> int:
+        return int(self.counts.shape[0])
+
+    def tissue_counts(self, tissue: str, torso_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(voxels, HU sum) per slice of a tissue; 'tat' is the sum of the fat tissues."""
+        counts = self.counts_torso if torso_only else self.counts
+        sums = self.hu_sums_torso if torso_only else self.hu_sums
+        if tissue == "tat":
+            ids = [TISSUE_IDS[t] for t in FAT_TISSUES]
+            return counts[:, ids].sum(axis=1), sums[:, ids].sum(axis=1)
+        return counts[:, TISSUE_IDS[tissue]], sums[:, TISSUE_IDS[tissue]]
+
+    def volume_ml(self, tissue: str, torso_only: bool = False) -> np.ndarray:
+        return self.tissue_counts(tissue, torso_only)[0] * self.voxel_ml
+
+    def area_cm2(self, tissue: str, torso_only: bool = False) -> np.ndarray:
+        return self.tissue_counts(tissue, torso_only)[0] * self.pixel_cm2
+
+    def mean_hu(self, tissue: str, torso_only: bool = False) -> np.ndarray:
+        counts, sums = self.tissue_counts(tissue, torso_only)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def axial_axis(affine: np.ndarray) -> int:
+    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+    return int(np.argmax(np.abs(np.asarray(affine)[2, :3]) / spacing))
+
+
+def slice_tables(
+    hu: np.ndarray,
+    affine: np.ndarray,
+    tissues: LabelMap,
+    regions: LabelMap,
+    parts: LabelMap,
+    total: LabelMap | None,
+) -> SliceTables:
+    axis = axial_axis(affine)
+    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+    nz = hu.shape[axis]
+    extremity = np.zeros(max(BODY_PARTS_LABELS) + 1, dtype=np.uint8)
+    for label, name in BODY_PARTS_LABELS.items():
+        extremity[label] = name in EXTREMITIES
+    n_total = (max(total.labels) + 1) if total is not None else 0
+    counts = np.zeros((nz, 2 * N_TISSUE_CODES), dtype=np.int64)
+    sums = np.zeros((nz, 2 * N_TISSUE_CODES), dtype=np.float64)
+    region_counts = np.zeros((nz, 12), dtype=np.int64)
+    total_counts = np.zeros((nz, n_total), dtype=np.int64) if total is not None else None
+    for z in range(nz):
+        take = (slice(None),) * axis + (z,)
+        tissue_slice = tissues.data[take].ravel()
+        hu_slice = hu[take].ravel()
+        code = tissue_slice.astype(np.uint8) + N_TISSUE_CODES * extremity[parts.data[take].ravel()]
+        counts[z] = np.bincount(code, minlength=2 * N_TISSUE_CODES)
+        sums[z] = np.bincount(code, weights=hu_slice, minlength=2 * N_TISSUE_CODES)
+        region_counts[z] = np.bincount(regions.data[take].ravel(), minlength=12)[:12]
+        if total_counts is not None:
+            values = np.clip(total.data[take].ravel(), 0, n_total - 1)  # type: ignore[union-attr]
+            total_counts[z] = np.bincount(values, minlength=n_total)
+    centre = np.zeros((nz, 4))
+    centre[:, axis] = np.arange(nz)
+    centre[:, 3] = 1.0
+    position = (np.asarray(affine) @ centre.T)[2]
+    in_plane = [s for i, s in enumerate(spacing) if i != axis]
+    return SliceTables(
+        axis=axis,
+        position_mm=position,
+        voxel_ml=float(np.prod(spacing)) / 1000.0,
+        pixel_cm2=float(in_plane[0] * in_plane[1]) / 100.0,
+        counts=counts[:, :N_TISSUE_CODES] + counts[:, N_TISSUE_CODES:],
+        hu_sums=sums[:, :N_TISSUE_CODES] + sums[:, N_TISSUE_CODES:],
+        counts_torso=counts[:, :N_TISSUE_CODES],
+        hu_sums_torso=sums[:, :N_TISSUE_CODES],
+        region_counts=region_counts,
+        total_counts=total_counts,
+    )
+
+
+def slice_sheet_rows(tables: SliceTables, torso_only: bool) -> tuple[list[str], list[list]]:
+    columns = ["slice_index", "position_mm"]
+    for tissue in ALL_TISSUES:
+        columns += [f"{tissue}_volume_ml", f"{tissue}_area_cm2", f"{tissue}_mean_hu"]
+    series = []
+    for tissue in ALL_TISSUES:
+        series += [
+            tables.volume_ml(tissue, torso_only),
+            tables.area_cm2(tissue, torso_only),
+            tables.mean_hu(tissue, torso_only),
+        ]
+    matrix = np.column_stack([np.arange(tables.slice_count), tables.position_mm, *series])
+    rows = []
+    for row in matrix:
+        values: list = [int(row[0]), round(float(row[1]), 2)]
+        values += [None if np.isnan(v) else round(float(v), 4) for v in row[2:]]
+        rows.append(values)
+    return columns, rows

@@ -1,0 +1,96 @@
+"""``body_organ_analysis weights list|download|pack|unpack``.
+
+- ``list``: every model's networks: present or missing, stand-in or not, size, location.
+- ``download MODEL...``: fetch the networks these models need (progress bar,
+  checked, atomic). ``--fast-total`` / ``FAST_TOTAL`` and ``--fast-bca`` choose
+  the variant; ``--all-variants`` takes both.
+- ``pack FILE`` / ``unpack FILE``: a zip of the present weights, to carry them
+  to a machine without internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from body_organ_analysis.errors import BoaError, UsageError, WeightsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="body_organ_analysis weights", description="Manage model weights.")
+    parser.add_argument("--weights-dir", type=Path, help="weights folder (env BOA_WEIGHTS_DIR; default: TotalSegmentator's)")
+    parser.add_argument("--weights-url", help="base URL of the <DatasetNNN_name>.zip archives (env BOA_WEIGHTS_URL)")
+    parser.add_argument("--offline", action="store_const", const=True, default=None, help="never download (env BOA_OFFLINE)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="every model's weights: present or missing, size, location")
+    download = commands.add_parser("download", help="download the weights of MODEL... (or 'all')")
+    download.add_argument("models", nargs="+")
+    download.add_argument("--fast-total", dest="fast_total", action="store_const", const=True, default=None)
+    download.add_argument("--fast-bca", dest="fast_bca", action="store_const", const=True, default=None)
+    download.add_argument("--all-variants", action="store_true", help="both variants of models with a fast one")
+    pack = commands.add_parser("pack", help="zip the present weights into FILE")
+    pack.add_argument("file", type=Path)
+    pack.add_argument("models", nargs="*", help="only these models' weights (default: all present)")
+    unpack = commands.add_parser("unpack", help="unpack a zip made by 'weights pack' into the weights folder")
+    unpack.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    from body_organ_analysis.cli import configure_logging, run_guarded
+
+    args = build_parser().parse_args(list(argv))
+    configure_logging(False)
+    return run_guarded(lambda: _run(args, environ), verbose=False)
+
+
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]):
+    from body_organ_analysis.settings import build_settings
+
+    flags = {
+        "input_image": Path("."),
+        "output_dir": Path("."),
+        "weights_dir": args.weights_dir,
+        "weights_url": args.weights_url,
+        "offline": args.offline,
+        "fast_total": getattr(args, "fast_total", None),
+        "fast_bca": getattr(args, "fast_bca", None),
+    }
+    return build_settings(flags, environ)
+
+
+def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from body_organ_analysis.models import weights
+
+    settings = _settings(args, environ)
+    root = weights.weights_root(settings)
+    if args.command == "list":
+        print(f"weights folder: {root}")
+        for row in weights.inventory(root):
+            state = ("stand-in" if row.stand_in else "present") if row.present else "missing"
+            size = f"{row.size_bytes / 1e6:9.1f} MB" if row.present else " " * 12
+            print(f"{row.model:28s} {state:9s}{size}  {row.network.folder}")
+        return 0
+    if args.command == "download":
+        if settings.offline:
+            raise WeightsError("Offline mode is on (--offline / BOA_OFFLINE): nothing is downloaded.")
+        for item in weights.networks_of(args.models, settings, all_variants=args.all_variants):
+            if item.network.is_present(root):
+                print(f"{item.network.folder}: present")
+                continue
+            path = weights.download_network(item.network, root, settings.weights_url)
+            print(f"{item.network.folder}: downloaded to {path}")
+        return 0
+    if args.command == "pack":
+        count = weights.pack(root, args.file, args.models or None)
+        print(f"packed {count} networks into {args.file}")
+        return 0
+    if args.command == "unpack":
+        if not args.file.is_file():
+            raise UsageError(f"{args.file} does not exist. Give the zip made by 'weights pack'.")
+        names = weights.unpack(args.file, root)
+        print(f"unpacked {len(names)} networks into {root}: {', '.join(names)}")
+        return 0
+    raise BoaError(f"unknown command {args.command}")  # argparse prevents this
+

@@ -1,0 +1,202 @@
+"""TID 1500 measurement report (Comprehensive 3D SR) with the key numbers.
+
+- organ volumes and mean densities (``total-measurements.json``), one TID 1411
+  group per segment, referencing its DICOM-SEG segment (TID 1501 when the
+  structure has no segment in a SEG);
+- tissue volumes and mean densities per region (``bca-measurements.json``
+  "aggregated"), one TID 1501 group per region and tissue;
+- cross-sectional tissue areas at the vertebral levels ("vertebral_levels"),
+  L3 first, one TID 1501 group per level and tissue.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import highdicom as hd
+from highdicom.sr import CodedConcept
+from pydicom import Dataset
+from pydicom.sr.codedict import codes
+
+from body_organ_analysis.pacs.dicom_outputs.codes import code_for
+from body_organ_analysis.pacs.dicom_outputs.seg import TOOL_NAME, SegmentRecord
+from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
+
+VOLUME = codes.SCT.Volume
+AREA = codes.SCT.Area
+ATTENUATION = codes.DCM.AttenuationCoefficient
+MEAN = codes.SCT.Mean
+MILLILITRE = CodedConcept("ml", "UCUM", "milliliter")
+SQUARE_CM = codes.UCUM.SquareCentimeter
+HOUNSFIELD = codes.UCUM.HounsfieldUnit
+CT_PROCEDURE = CodedConcept("25045-6", "LN", "CT unspecified body region")
+LEVEL_TISSUES = ("muscle", "sat", "vat", "imat")
+
+
+def build_measurement_report(
+    sources: Sequence[Dataset],
+    segments: Sequence[SegmentRecord],
+    organ_measurements: dict[str, Any] | None,
+    bca: dict[str, Any] | None,
+    uids: UidSource,
+    tool_version: str,
+    series_number: int,
+    manufacturer: str,
+    dates: dict[str, Any],
+) -> Dataset | None:
+    """The SR, or None when there is no number to report."""
+    algorithm = hd.sr.AlgorithmIdentification(name=TOOL_NAME, version=tool_version)
+    groups = _organ_groups(organ_measurements or {}, segments, sources, uids, algorithm)
+    groups += _tissue_groups((bca or {}).get("aggregated") or {}, uids, algorithm)
+    groups += _level_groups((bca or {}).get("vertebral_levels") or {}, uids, algorithm)
+    if not groups:
+        return None
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=uids.uid("sr", "device"), name=TOOL_NAME, manufacturer_name=manufacturer,
+            model_name=TOOL_NAME,
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=CT_PROCEDURE,
+        imaging_measurements=groups,
+    )
+    evidence = _unique({seg.SOPInstanceUID: seg for seg in (s.seg for s in segments)}) or [sources[0]]
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=uids.uid("sr", "series"),
+        series_number=series_number,
+        sop_instance_uid=uids.uid("sr", "instance"),
+        instance_number=1,
+        manufacturer=manufacturer,
+        is_complete=True,
+        series_description="BOA measurement report",
+        **dates,
+    )
+
+
+def _unique(by_uid: dict[str, Dataset]) -> list[Dataset]:
+    return list(by_uid.values())
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _mean_hu(value: float) -> hd.sr.Measurement:
+    return hd.sr.Measurement(name=ATTENUATION, value=value, unit=HOUNSFIELD, derivation=MEAN)
+
+
+def _organ_groups(
+    measurements: dict[str, Any],
+    segments: Sequence[SegmentRecord],
+    sources: Sequence[Dataset],
+    uids: UidSource,
+    algorithm: hd.sr.AlgorithmIdentification,
+) -> list:
+    by_name = {(s.model, s.structure): s for s in segments}
+    series = hd.sr.SourceSeriesForSegmentation(str(sources[0].SeriesInstanceUID))
+    groups: list = []
+    for model, structures in measurements.items():
+        for structure, values in (structures or {}).items():
+            code = code_for(structure)
+            volume = _number((values or {}).get("volume_ml"))
+            if code is None or volume is None or not values.get("present", True):
+                continue
+            items = [hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE)]
+            mean = _number(values.get("hu_mean"))
+            if mean is not None:
+                items.append(_mean_hu(mean))
+            common = dict(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=uids.uid("sr", "organ", model, structure), identifier=f"{model}/{structure}"
+                ),
+                finding_type=code.type,
+                finding_sites=[_site(code.type, code.laterality)],
+                algorithm_id=algorithm,
+                measurements=items,
+            )
+            record = by_name.get((model, structure))
+            if record is not None:
+                reference = hd.sr.ReferencedSegment(
+                    sop_class_uid=record.seg.SOPClassUID,
+                    sop_instance_uid=record.seg.SOPInstanceUID,
+                    segment_number=record.segment_number,
+                    source_series=series,
+                )
+                groups.append(
+                    hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(referenced_segment=reference, **common)
+                )
+            else:
+                groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**common))
+    return groups
+
+
+def _site(location: CodedConcept, laterality: CodedConcept | None = None) -> hd.sr.FindingSite:
+    return hd.sr.FindingSite(anatomic_location=location, laterality=laterality)
+
+
+def _sites(tissue_region: CodedConcept | None, region: str) -> list[hd.sr.FindingSite] | None:
+    """Where a tissue lies (subcutaneous, ...) and the region it was measured in."""
+    sites = [_site(tissue_region)] if tissue_region is not None else []
+    code = code_for(region)
+    if code is not None:
+        sites.append(_site(code.type, code.laterality))
+    return sites or None
+
+
+def _tissue_groups(aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification) -> list:
+    groups: list = []
+    for region, tissues in aggregated.items():
+        for tissue, values in (tissues or {}).items():
+            code = code_for(tissue)
+            volume = _number((values or {}).get("volume_ml"))
+            if code is None or volume is None:
+                continue
+            items = [hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE)]
+            mean = _number(values.get("mean_hu"))
+            if mean is not None:
+                items.append(_mean_hu(mean))
+            groups.append(
+                hd.sr.MeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=uids.uid("sr", "tissue", region, tissue), identifier=f"{tissue} in {region}"
+                    ),
+                    finding_type=code.type,
+                    finding_sites=_sites(code.region, region),
+                    algorithm_id=algorithm,
+                    measurements=items,
+                )
+            )
+    return groups
+
+
+def _level_groups(levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification) -> list:
+    groups: list = []
+    ordered = sorted(levels, key=lambda level: level != "L3")  # L3 first, then as given
+    for level in ordered:
+        values = levels[level] or {}
+        for tissue in LEVEL_TISSUES:
+            code = code_for(tissue)
+            area = _number(values.get(f"{tissue}_area_cm2"))
+            if code is None or area is None:
+                continue
+            items = [hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM)]
+            mean = _number(values.get(f"{tissue}_mean_hu"))
+            if mean is not None:
+                items.append(_mean_hu(mean))
+            groups.append(
+                hd.sr.MeasurementsAndQualitativeEvaluations(
+                    tracking_identifier=hd.sr.TrackingIdentifier(
+                        uid=uids.uid("sr", "level", level, tissue), identifier=f"{tissue} at {level}"
+                    ),
+                    finding_type=code.type,
+                    finding_sites=_sites(code.region, f"vertebrae_{level}"),
+                    algorithm_id=algorithm,
+                    measurements=items,
+                )
+            )
+    return groups

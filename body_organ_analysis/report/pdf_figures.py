@@ -1,0 +1,205 @@
+"""Figures of the PDF report (matplotlib, Agg backend), returned as PNG bytes.
+
+All images are shown in radiological convention: axial slices with the
+patient's right on the left and anterior at the top; coronal and sagittal
+views with the head at the top.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+
+from body_organ_analysis.bca.slices import SliceTables
+from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_LABELS
+
+TISSUE_COLOURS = {"muscle": "#d62728", "bone": "#f2e6c9", "sat": "#ffbf00", "vat": "#2ca02c",
+                  "imat": "#9467bd", "pat": "#17becf", "eat": "#e377c2", "tat": "#8c564b"}  # fmt: skip
+REGION_COLOURS = ["#e6a23c", "#d62728", "#2ca02c", "#1f77b4", "#f2e6c9", "#bcbd22", "#e377c2",
+                  "#ff7f0e", "#17becf", "#9467bd", "#7f7f7f"]  # fmt: skip
+MAX_DISPLAY_PX = 256
+
+
+@dataclass
+class Theme:
+    name: str
+    background: str
+    foreground: str
+    grid: str
+
+
+THEMES = {
+    "light": Theme("light", "#ffffff", "#1a1a1a", "#cccccc"),
+    "dark": Theme("dark", "#14161a", "#e8e8e8", "#444a55"),
+}
+
+
+def _pyplot(theme: Theme):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "figure.facecolor": theme.background, "axes.facecolor": theme.background,
+        "savefig.facecolor": theme.background, "text.color": theme.foreground,
+        "axes.labelcolor": theme.foreground, "axes.edgecolor": theme.grid,
+        "xtick.color": theme.foreground, "ytick.color": theme.foreground, "font.size": 8,
+    })  # fmt: skip
+    return plt
+
+
+def _png(fig, dpi: int = 110) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+@dataclass
+class RasVolumes:
+    """CT and label maps in RAS order, with in-plane steps for display."""
+
+    hu: np.ndarray
+    tissues: np.ndarray
+    regions: np.ndarray
+    total: np.ndarray | None
+    spacing: tuple[float, float, float]
+    step: int  # in-plane subsampling for display
+
+
+def ras_volumes(hu, affine, tissues, regions, total) -> RasVolumes:
+    ornt = nib.orientations.io_orientation(affine)
+    forward = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt(("R", "A", "S")))
+    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))[ornt[:, 0].argsort()]
+    step = max(1, int(np.ceil(max(hu.shape) / MAX_DISPLAY_PX)))
+
+    def view(a):
+        return None if a is None else nib.orientations.apply_orientation(a, forward)
+
+    return RasVolumes(view(hu), view(tissues), view(regions), view(total), tuple(float(s) for s in spacing), step)
+
+
+def _axial(a: np.ndarray, z: int, step: int) -> np.ndarray:
+    return a[::step, ::step, z].T[::-1, :]
+
+
+def _coronal(a: np.ndarray, y: int, step: int) -> np.ndarray:
+    return a[::step, y, :].T[::-1, :]
+
+
+def _sagittal(a: np.ndarray, x: int, step: int) -> np.ndarray:
+    return a[x, ::step, :].T[::-1, ::-1]
+
+
+def _overlay(ax, labels: np.ndarray, colours: list[str], alpha: float = 0.45) -> None:
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(colours)
+    masked = np.ma.masked_equal(labels, 0)
+    ax.imshow(masked, cmap=cmap, vmin=0.5, vmax=len(colours) + 0.5, alpha=alpha, interpolation="nearest",
+              aspect="auto")  # fmt: skip
+
+
+def _ct(ax, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray", vmin=-200, vmax=300, interpolation="nearest", aspect="auto")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+TISSUE_COLOUR_LIST = [TISSUE_COLOURS[TISSUE_LABELS[i]] for i in sorted(TISSUE_LABELS)]
+
+
+def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_positions: dict[str, float]) -> bytes:
+    """Coronal and sagittal CT with the tissue overlay, and tissue area per slice."""
+    plt = _pyplot(theme)
+    fig = plt.figure(figsize=(7.2, 4.2))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.4, 1.0], wspace=0.3, hspace=0.25)
+    body = vol.regions > 0
+    centre_y = int(np.round(np.nonzero(body.any(axis=(0, 2)))[0].mean())) if body.any() else vol.hu.shape[1] // 2
+    spine_x = vol.hu.shape[0] // 2
+    sx, sy, sz = vol.spacing
+    for index, (title, image, labels, aspect) in enumerate((
+        ("coronal", _coronal(vol.hu, centre_y, vol.step), _coronal(vol.tissues, centre_y, vol.step), sx),
+        ("sagittal", _sagittal(vol.hu, spine_x, vol.step), _sagittal(vol.tissues, spine_x, vol.step), sy),
+    )):  # fmt: skip
+        ax = fig.add_subplot(grid[index, 0])
+        _ct(ax, image)
+        _overlay(ax, labels, TISSUE_COLOUR_LIST)
+        ax.set_aspect(sz / (aspect * vol.step))
+        ax.set_title(title)
+    ax = fig.add_subplot(grid[:, 1])
+    position = tables.position_mm
+    bottom = np.zeros_like(position)
+    for tissue in ("muscle", "imat", "sat", "vat", "pat", "eat"):
+        area = tables.area_cm2(tissue)
+        ax.fill_betweenx(position, bottom, bottom + area, color=TISSUE_COLOURS[tissue], label=tissue.upper(), lw=0)
+        bottom = bottom + area
+    for name, z_mm in level_positions.items():
+        ax.axhline(z_mm, color=theme.grid, lw=0.6, ls="--")
+        ax.text(float(bottom.max()) * 1.01, z_mm, name, fontsize=6, va="center")
+    ax.set_xlabel("cross-sectional area per slice (cm²)")
+    ax.set_ylabel("slice position (mm)")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    return _png(fig)
+
+
+def axial_figure(vol: RasVolumes, theme: Theme, count: int = 5) -> bytes:
+    """Equidistant axial slices: CT, body regions, tissues and (if present) `total`."""
+    plt = _pyplot(theme)
+    body_slices = np.flatnonzero((vol.regions > 0).any(axis=(0, 1)))
+    if body_slices.size == 0:
+        body_slices = np.arange(vol.hu.shape[2])
+    picks = np.unique(np.linspace(body_slices[0], body_slices[-1], count + 2)[1:-1].round().astype(int))
+    rows = [("body regions", vol.regions, REGION_COLOURS), ("tissues", vol.tissues, TISSUE_COLOUR_LIST)]
+    if vol.total is not None:
+        rows.append(("total", vol.total, _total_colours(int(vol.total.max()))))
+    fig, axes = plt.subplots(len(rows), len(picks), figsize=(7.2, 1.6 * len(rows) + 0.3), squeeze=False)
+    ratio = vol.spacing[1] / vol.spacing[0]
+    for column, z in enumerate(picks):
+        for row, (title, labels, colours) in enumerate(rows):
+            ax = axes[row, column]
+            _ct(ax, _axial(vol.hu, z, vol.step))
+            _overlay(ax, _axial(labels, z, vol.step), colours, 0.5)
+            ax.set_aspect(ratio)
+            if row == 0:
+                ax.set_title(f"slice {z}", fontsize=7)
+            if column == 0:
+                ax.set_ylabel(title, fontsize=7)
+    fig.subplots_adjust(wspace=0.03, hspace=0.05)
+    return _png(fig)
+
+
+def _total_colours(count: int) -> list[str]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return [matplotlib.colors.to_hex(cmap(i % 20)) for i in range(max(count, 1))]
+
+
+def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
+    """Coronal projections (share of each tissue along the front-back axis) and area per slice."""
+    plt = _pyplot(theme)
+    shown = ("muscle", "sat", "vat", "imat")
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(7.2, 3.0),
+                             gridspec_kw={"width_ratios": [1] * len(shown) + [1.3]})  # fmt: skip
+    sx, _, sz = vol.spacing
+    for ax, tissue in zip(axes, shown):
+        label = [k for k, v in TISSUE_LABELS.items() if v == tissue][0]
+        projection = (vol.tissues[:: vol.step] == label).sum(axis=1).T[::-1, :]
+        ax.imshow(projection, cmap="inferno", aspect=sz / (sx * vol.step), interpolation="nearest")
+        ax.set_title(tissue.upper())
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = axes[-1]
+    matrix = np.vstack([tables.area_cm2(t) for t in ALL_TISSUES])
+    image = ax.imshow(matrix[:, ::-1].T, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_xticks(range(len(ALL_TISSUES)), [t.upper() for t in ALL_TISSUES], rotation=90, fontsize=6)
+    ax.set_ylabel("slice (head at top)")
+    fig.colorbar(image, ax=ax, fraction=0.08, label="cm² per slice")
+    return _png(fig)

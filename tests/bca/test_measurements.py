@@ -1,0 +1,131 @@
+"""Per-slice tables, aggregation, examined region, levels and findings against direct numpy counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from body_organ_analysis.bca.aggregation import aggregate, region_slices
+from body_organ_analysis.bca.findings import breast_implants, cavity_volumes_ml
+from body_organ_analysis.bca.levels import patient_height_m, vertebral_levels
+from body_organ_analysis.bca.region import examined_region, region_coverage_mm
+from body_organ_analysis.bca.slices import slice_tables
+from body_organ_analysis.bca.threshold import threshold_maps
+from body_organ_analysis.bca.tissues import TISSUE_IDS, hu_windows, tissue_map
+from body_organ_analysis.errors import UsageError
+from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
+
+REGION_IDS = {name: label for label, name in BODY_REGIONS_LABELS.items()}
+
+
+@pytest.fixture(scope="module")
+def measured(small_ct, small_total):
+    regions, parts = threshold_maps(small_ct, small_total)
+    tissues = tissue_map(small_ct.data, regions, hu_windows(), small_ct.affine)
+    tables = slice_tables(small_ct.data, small_ct.affine, tissues, regions, parts, small_total)
+    return regions, parts, tissues, tables
+
+
+def test_tissue_map_follows_the_rules(small_ct, measured):
+    regions, _, tissues, _ = measured
+    hu, reg, tis = small_ct.data, regions.data, tissues.data
+    fat = (hu >= -190) & (hu <= -30)
+    np.testing.assert_array_equal(tis == TISSUE_IDS["sat"], fat & (reg == REGION_IDS["subcutaneous_tissue"]))
+    np.testing.assert_array_equal(tis == TISSUE_IDS["muscle"], (hu >= -29) & (hu <= 150) & (reg == REGION_IDS["muscle"]))
+    np.testing.assert_array_equal(tis == TISSUE_IDS["imat"], fat & (reg == REGION_IDS["muscle"]))
+    np.testing.assert_array_equal(tis == TISSUE_IDS["bone"], reg == REGION_IDS["bones"])
+
+
+def test_custom_hu_window_changes_the_tissue(small_ct, measured):
+    regions = measured[0]
+    narrow = tissue_map(small_ct.data, regions, hu_windows({"muscle": (30, 150)}), small_ct.affine)
+    assert (narrow.data == 1).sum() < (measured[2].data == 1).sum()
+    with pytest.raises(UsageError):
+        hu_windows({"muscle": (100, 0)})
+    with pytest.raises(UsageError):
+        hu_windows({"liver": (0, 100)})
+
+
+def test_slice_tables_match_direct_counts(small_ct, measured):
+    _, parts, tissues, tables = measured
+    spacing = small_ct.spacing
+    assert tables.axis == 2
+    for z in (0, 11, 29):
+        for tissue in ("muscle", "sat", "vat"):
+            mask = tissues.data[:, :, z] == TISSUE_IDS[tissue]
+            assert tables.area_cm2(tissue)[z] == pytest.approx(mask.sum() * spacing[0] * spacing[1] / 100)
+            assert tables.volume_ml(tissue)[z] == pytest.approx(mask.sum() * np.prod(spacing) / 1000)
+            if mask.any():
+                assert tables.mean_hu(tissue)[z] == pytest.approx(small_ct.data[:, :, z][mask].mean())
+            torso = mask & ~np.isin(parts.data[:, :, z], [3, 4, 5, 6])
+            assert tables.area_cm2(tissue, True)[z] == pytest.approx(torso.sum() * spacing[0] * spacing[1] / 100)
+    fat = np.isin(tissues.data, [3, 4, 5, 6, 7])
+    assert tables.volume_ml("tat").sum() == pytest.approx(fat.sum() * np.prod(spacing) / 1000)
+    z_world = (small_ct.affine @ np.array([0, 0, 7, 1.0]))[2]
+    assert tables.position_mm[7] == pytest.approx(z_world)
+
+
+def test_aggregation_matches_numpy(small_ct, small_total, measured):
+    _, _, tissues, tables = measured
+    aggregated = aggregate(tables, small_total, torso_only=False)
+    assert {"whole_scan", "abdominal_cavity", "vertebrae_L1"} <= set(aggregated)
+    slices = region_slices(tables, small_total)["vertebrae_L1"]
+    l1_id = small_total.ids_by_name["vertebrae_L1"]
+    np.testing.assert_array_equal(slices, (small_total.data == l1_id).any(axis=(0, 1)))
+    mask = tissues.data == TISSUE_IDS["muscle"]
+    per_slice_ml = mask.sum(axis=(0, 1))[slices] * np.prod(small_ct.spacing) / 1000
+    stats = aggregated["vertebrae_L1"]["muscle"]
+    assert stats["volume_ml"] == pytest.approx(per_slice_ml.sum(), abs=1e-3)
+    assert stats["mean_ml_per_slice"] == pytest.approx(per_slice_ml.mean(), abs=1e-3)
+    assert stats["std"] == pytest.approx(per_slice_ml.std(), abs=1e-3)
+    assert stats["median"] == pytest.approx(np.median(per_slice_ml), abs=1e-3)
+    assert stats["p25"] == pytest.approx(np.percentile(per_slice_ml, 25), abs=1e-3)
+    assert stats["max"] == pytest.approx(per_slice_ml.max(), abs=1e-3)
+    in_slices = mask & slices[None, None, :]
+    assert stats["mean_hu"] == pytest.approx(small_ct.data[in_slices].mean(), abs=1e-2)
+
+
+def test_examined_region_rules_and_forcing(small_ct, small_total, measured):
+    tables = measured[3]
+    coverage = region_coverage_mm(tables, small_total, 3.0)
+    assert coverage["abdomen"] > coverage["thorax"] and coverage["neck"] == 0
+    assert examined_region(coverage, None) == "abdomen"
+    assert examined_region(coverage, "thorax") == "thorax"
+    with pytest.raises(UsageError, match="does not contain the neck"):
+        examined_region(coverage, "neck")
+    assert examined_region({"abdomen": 0, "thorax": 40.0, "neck": 60.0}, None) == "neck"
+    assert examined_region({"abdomen": 50.0, "thorax": 50.0, "neck": 0}, None) == "abdomen"
+
+
+def test_levels_without_height_say_why(measured, small_total):
+    levels = vertebral_levels(measured[3], small_total, {})
+    assert list(levels) == ["T11", "T12", "L1", "L2"]  # no L3 in this scan; head to feet after it
+    l1 = levels["L1"]
+    assert l1["smi_cm2_per_m2"] is None and "Patient's Size" in l1["smi_missing_reason"]
+    assert l1["muscle_area_cm2"] > 50
+    assert levels["T11"]["truncated"] and not l1["truncated"]
+
+
+@pytest.mark.parametrize("size, expected", [(1.7, 1.7), ("1.82", 1.82), (172, 1.72), (None, None), (9.0, None)])
+def test_patient_height(size, expected):
+    height, reason = patient_height_m({"PatientSize": size})
+    assert height == expected
+    assert (reason is None) == (expected is not None)
+
+
+def test_findings_cavities_and_implants(measured):
+    regions, tables = measured[0], measured[3]
+    volumes = cavity_volumes_ml(tables)
+    voxel_ml = tables.voxel_ml
+    assert volumes["abdominal_cavity"] == pytest.approx((regions.data == 3).sum() * voxel_ml, abs=1e-2)
+    assert volumes["ventral_cavity"] == pytest.approx(sum(volumes[k] for k in ("abdominal_cavity", "thoracic_cavity", "mediastinum", "pericardium")))
+    # two implants drawn into an empty map: one on each side of the patient (RAS: +x is left)
+    data = np.zeros((40, 20, 20), dtype=np.uint8)
+    data[2:10, 5:15, 5:15] = 8  # low x: the patient's right
+    data[25:37, 5:15, 5:15] = 8
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[0, 3] = -40.0
+    implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.008)
+    assert implants == [{"side": "left", "volume_ml": pytest.approx(1200 * 0.008)},
+                        {"side": "right", "volume_ml": pytest.approx(800 * 0.008)}]

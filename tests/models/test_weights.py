@@ -1,0 +1,151 @@
+"""Weights: location, download from a local HTTP server, atomicity, offline errors, pack/unpack."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from body_organ_analysis.errors import ExitCode, WeightsError
+from body_organ_analysis.models import weights
+from body_organ_analysis.models.networks import Network, STAND_IN_MARKER, bca_network
+from body_organ_analysis.models.registry import get_model
+from body_organ_analysis.settings import Settings
+from body_organ_analysis.testing.standins import make_standin_network
+
+
+def settings(**kwargs) -> Settings:
+    return Settings(input_image=Path("ct.nii.gz"), output_dir=Path("out"), **kwargs)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path/served; yields its base URL."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def tiny_network(**changes) -> Network:
+    network = Network(dataset_id=901, folder="Dataset901_test", trainer="nnUNetTrainer", labels=((1, "a"),))
+    return Network(**{**network.__dict__, **changes})
+
+
+def zip_of_network(network: Network, target: Path, tmp: Path) -> bytes:
+    make_standin_network(tmp, network)
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted((tmp / network.folder).rglob("*")):
+            archive.write(path, path.relative_to(tmp).as_posix())
+    return target.read_bytes()
+
+
+def test_weights_root_follows_totalsegmentator(tmp_path):
+    assert weights.weights_root(settings(totalseg_weights_path=tmp_path)) == tmp_path
+    assert weights.weights_root(settings(totalseg_home_dir=tmp_path)) == tmp_path / "nnunet" / "results"
+    assert weights.weights_root(settings(weights_dir=tmp_path / "w", totalseg_weights_path=tmp_path)) == tmp_path / "w"
+
+
+def test_download_from_local_server_is_checked_and_unpacked(server, tmp_path):
+    served, url = server
+    network = tiny_network()
+    payload = zip_of_network(network, served / f"{network.folder}.zip", tmp_path / "src")
+    checked = tiny_network(archive_bytes=len(payload), archive_sha256=hashlib.sha256(payload).hexdigest())
+    root = tmp_path / "weights"
+    seen = []
+    path = weights.download_network(checked, root, url, progress=lambda done, total: seen.append((done, total)))
+    assert path == root / network.folder
+    assert checked.is_present(root)
+    assert seen[-1] == (len(payload), len(payload))
+    assert [p.name for p in root.iterdir()] == [network.folder]  # no temporary files left
+
+
+def test_wrong_checksum_leaves_nothing(server, tmp_path):
+    served, url = server
+    network = tiny_network()
+    zip_of_network(network, served / f"{network.folder}.zip", tmp_path / "src")
+    root = tmp_path / "weights"
+    with pytest.raises(WeightsError, match="SHA-256"):
+        weights.download_network(tiny_network(archive_sha256="0" * 64), root, url)
+    assert list(root.iterdir()) == []
+
+
+def test_truncated_archive_leaves_nothing(server, tmp_path):
+    served, url = server
+    network = tiny_network()
+    payload = zip_of_network(network, tmp_path / "full.zip", tmp_path / "src")
+    (served / f"{network.folder}.zip").write_bytes(payload[: len(payload) // 2])
+    root = tmp_path / "weights"
+    with pytest.raises(WeightsError):
+        weights.download_network(network, root, url)
+    assert list(root.iterdir()) == []
+
+
+def test_missing_file_on_server_is_a_weights_error(server, tmp_path):
+    _, url = server
+    with pytest.raises(WeightsError, match="404"):
+        weights.download_network(tiny_network(), tmp_path / "weights", url)
+
+
+def test_offline_missing_weights_names_model_source_and_command(tmp_path):
+    with pytest.raises(WeightsError) as caught:
+        weights.ensure_weights([get_model("body_regions")], settings(weights_dir=tmp_path, offline=True))
+    message = str(caught.value)
+    assert caught.value.exit_code == ExitCode.WEIGHTS_MISSING
+    assert "Dataset542_BCA_inference" in message
+    assert "github.com/UMEssen/Body-and-Organ-Analysis/releases/download/v1.0.0-weights" in message
+    assert "weights download body_regions" in message
+
+
+def test_network_failure_is_a_weights_error(tmp_path):
+    # a port nothing listens on: connection refused, no traceback for the user
+    s = settings(weights_dir=tmp_path, weights_url="http://127.0.0.1:9")
+    with pytest.raises(WeightsError, match="download failed"):
+        weights.ensure_weights([get_model("body_parts")], s)
+
+
+def test_ensure_weights_downloads_what_is_missing(server, tmp_path):
+    served, url = server
+    network = bca_network("body_parts")
+    zip_of_network(network, served / f"{network.folder}.zip", tmp_path / "src")
+    root = tmp_path / "weights"
+    weights.ensure_weights([get_model("body_parts")], settings(weights_dir=root, weights_url=url))
+    assert network.is_present(root) and network.is_stand_in(root)
+
+
+def test_pack_and_unpack_round_trip(tmp_path, standin_weights):
+    archive = tmp_path / "weights.zip"
+    count = weights.pack(standin_weights, archive, ["body_regions", "liver_vessels"])
+    assert count == 2
+    target = tmp_path / "elsewhere"
+    names = weights.unpack(archive, target)
+    assert names == ["Dataset008_HepaticVessel", "Dataset542_BCA_inference"]
+    for name in names:
+        originals = sorted(p.relative_to(standin_weights / name) for p in (standin_weights / name).rglob("*"))
+        copies = sorted(p.relative_to(target / name) for p in (target / name).rglob("*"))
+        assert originals == copies
+        assert (target / name / STAND_IN_MARKER).is_file()
+
+
+def test_unpack_refuses_unsafe_paths(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("../Dataset999_evil/x.txt", "x")
+    with pytest.raises(WeightsError, match="unsafe"):
+        weights.unpack(archive, tmp_path / "weights")
+    assert not (tmp_path / "Dataset999_evil").exists()
