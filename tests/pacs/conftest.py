@@ -62,6 +62,7 @@ class Services:
             "TRIGGER_POLL_S": "0.5",
             "MIN_SLICES": "10",
             "DEVICE": "cpu",
+            "FAST_TOTAL": "1",  # the 3 mm stand-in: one small network
             "BOA_OFFLINE": "1",
         }
         if dicomweb_sink_available():

@@ -40,6 +40,10 @@ def install_reference_inference(path: str) -> None:
 
 
 if __name__ == "__main__":
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks of a stuck job, for the test log
     reference = os.environ.get("BOA_TEST_REFERENCE_SEGMENTATION")
     if reference:
         install_reference_inference(reference)
