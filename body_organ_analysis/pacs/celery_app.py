@@ -73,10 +73,8 @@ def allow_child_processes(**_: Any) -> None:
     from a daemonic one ("daemonic processes are not allowed to have children");
     nnU-Net's and TotalSegmentator's helpers start short-lived pools. Each job
     has a fresh pool process (``worker_max_tasks_per_child=1``), so its children
-    end with it. They are spawned, not forked: forking a process that runs
-    torch's and Celery's threads can deadlock the copy.
+    end with it.
     """
     import multiprocessing
 
     multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
-    multiprocessing.set_start_method("spawn", force=True)
