@@ -77,9 +77,11 @@ def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) 
         log.error("job %s: %s", job_key[:12], reason)
         return "failed"
     log.info("job %s: attempt %d of %d (series %s)", job_key[:12], attempts, settings.task_max_attempts, series_id)
+    from celery.exceptions import SoftTimeLimitExceeded
+
     try:
         state = process_job(settings, store, job_key, series_id)
-    except (RetryableDeliveryError, OSError) as error:  # transient: Orthanc, a sink, the disk
+    except (RetryableDeliveryError, OSError, SoftTimeLimitExceeded) as error:  # transient, or stuck
         if attempts >= settings.task_max_attempts:
             store.finish(job_key, _failed_state(store, job_key), f"gave up after {attempts} attempts: {_brief(error)}")
             shutil.rmtree(settings.work_dir / job_key, ignore_errors=True)
@@ -88,7 +90,7 @@ def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) 
         store.finish(job_key, "queued", f"attempt {attempts} failed, retry in {countdown} s: {_brief(error)}")
         log.warning("job %s: %s; retrying in %d s", job_key[:12], _brief(error), countdown)
         raise task.retry(countdown=countdown, max_retries=None)
-    except Exception as error:  # SoftTimeLimitExceeded or a bug: trying again will not help
+    except Exception as error:  # a bug: trying again will not help
         store.finish(job_key, "failed", f"{type(error).__name__} in attempt {attempts}")
         log.error("job %s: failed (%s)", job_key[:12], type(error).__name__)
         log.debug("traceback of job %s", job_key[:12], exc_info=True)

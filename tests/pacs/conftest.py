@@ -56,6 +56,7 @@ class Services:
             "SMB_PASSWORD": self.samba.password,
             "DELETE_SOURCE_AFTER_DELIVERY": "true",
             "TASK_MAX_ATTEMPTS": "3",
+            "TASK_TIME_LIMIT_S": "150",  # soft limit 90 s: a stuck job (a job takes ~25 s here) is retried
             "TASK_RETRY_BACKOFF_S": "3",
             "SINK_RETRIES": "1",
             "SINK_RETRY_BACKOFF_S": "1",
@@ -214,7 +215,7 @@ class Pacs:
             time.sleep(0.5)
         raise TimeoutError(f"no job for the series after {timeout_s} s")
 
-    def wait_for(self, key: str, states: tuple[str, ...], timeout_s: float = 120,
+    def wait_for(self, key: str, states: tuple[str, ...], timeout_s: float = 240,
                  condition: Callable[[dict], bool] | None = None) -> dict:
         deadline = time.monotonic() + timeout_s
         job: dict = {}

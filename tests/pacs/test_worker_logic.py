@@ -56,6 +56,19 @@ def test_transient_failure_retried_with_backoff_then_given_up(settings, store, m
     assert store.job("k")["attempts"] == 2
 
 
+def test_soft_time_limit_is_retried(settings, store, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def stuck(*args):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(worker, "process_job", stuck)
+    task = FakeTask()
+    with pytest.raises(Retry):
+        worker.run_task(task, settings, "k", "series")
+    assert store.job("k")["state"] == "queued" and task.countdowns == [10]
+
+
 def test_unexpected_error_fails_without_retry(settings, store, monkeypatch):
     monkeypatch.setattr(worker, "process_job", lambda *a: 1 / 0)
     task = FakeTask()
