@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -129,20 +128,16 @@ class Worker:
         svc.stop_process(self.proc, timeout_s=30)
 
 
-def reference_inference_env(ts_example: Path) -> dict[str, str]:
-    """Stand-in models when the engine and the stand-in generator exist, else the reference label map."""
-    if importlib.util.find_spec("body_organ_analysis.models.engine") and importlib.util.find_spec(
-        "body_organ_analysis.testing.standins"
-    ):
-        weights = Path(tempfile.mkdtemp(prefix="boa-standins-"))
-        subprocess.run([sys.executable, "-m", "body_organ_analysis.testing.standins", "--dir", str(weights), "total"],
-                       check=True, cwd=REPO, capture_output=True)
-        return {"TOTALSEG_WEIGHTS_PATH": str(weights)}
-    return {"BOA_TEST_REFERENCE_SEGMENTATION": str(ts_example / "seg_total_dicom_series.nii.gz")}
+def standin_weights(root: Path) -> dict[str, str]:
+    """Stand-in `total` weights (both variants) where TotalSegmentator looks."""
+    weights = root / "weights"
+    subprocess.run([sys.executable, "-m", "body_organ_analysis.testing.standins", "--dir", str(weights), "total"],
+                   check=True, cwd=REPO, capture_output=True)
+    return {"TOTALSEG_WEIGHTS_PATH": str(weights)}
 
 
 @pytest.fixture(scope="session")
-def worker_env(services: Services, ts_example: Path) -> dict[str, str]:
+def worker_env(services: Services) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(services.root),
@@ -150,7 +145,7 @@ def worker_env(services: Services, ts_example: Path) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         **services.worker_env(),
-        **reference_inference_env(ts_example),
+        **standin_weights(services.root),
     }
 
 
