@@ -29,7 +29,7 @@ STAT_KEYS = (
 )  # fmt: skip
 HU_KEYS = ("hu_mean", "hu_std", "hu_min", "hu_p25", "hu_median", "hu_p75", "hu_max")
 PERCENTILES = {"hu_p25": 25.0, "hu_median": 50.0, "hu_p75": 75.0}
-MAX_HISTOGRAM_BINS = 1 << 26  # labels x HU range; beyond this, sort instead
+MAX_HISTOGRAM_BINS = 1 << 24  # labels x HU range (128 MiB of counts); beyond this, sort instead
 
 
 def absent_entry() -> dict[str, Any]:
