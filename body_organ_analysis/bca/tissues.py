@@ -67,7 +67,7 @@ def tissue_map(
             lut[row, :] = TISSUE_IDS[tissue]
         else:
             lut[row, 1 if window == "muscle" else 2] = TISSUE_IDS[tissue]
-    region_data = np.clip(regions.data, 0, lut.shape[0] - 1)
-    data = lut[region_data, window_class]
+    window_class += regions.data.astype(np.uint8, copy=False) * np.uint8(3)  # region * 3 + window class
+    data = lut.ravel()[window_class]
     return LabelMap(data, affine.copy(), TISSUE_LABELS, "tissues", origin="derived",
                     details={"hu_windows": {k: list(v) for k, v in windows.items()}})  # fmt: skip
