@@ -124,16 +124,35 @@ def inplane_distance_mm(mask: np.ndarray, spacing_xy: tuple[float, float]) -> np
     return _edt_2d(padded, spacing_xy)[1:-1, 1:-1, :]
 
 
+def is_fortran(data: np.ndarray) -> bool:
+    return bool(data.flags.f_contiguous and not data.flags.c_contiguous)
+
+
 def block_reduce_mean(data: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor in-plane blocks (edges padded by replication)."""
+    """Mean over factor x factor in-plane blocks (edges padded by replication).
+
+    Works in the array's own memory order (nibabel gives Fortran order), so
+    the full-resolution volume is read once, in order, and never copied.
+    """
     if factor == 1:
         return data.astype(np.float32)
+    if is_fortran(data):  # (x, y, z) in Fortran order is (z, y, x) in C order
+        return _reduce_mean_leading_z(data.T, factor).T
     nx, ny, nz = data.shape
     px, py = (-nx) % factor, (-ny) % factor
     if px or py:
         data = np.pad(data, ((0, px), (0, py), (0, 0)), mode="edge")
     shaped = data.reshape(data.shape[0] // factor, factor, data.shape[1] // factor, factor, nz)
     return shaped.mean(axis=(1, 3), dtype=np.float32)
+
+
+def _reduce_mean_leading_z(data: np.ndarray, factor: int) -> np.ndarray:
+    nz, ny, nx = data.shape
+    py, px = (-ny) % factor, (-nx) % factor
+    if px or py:
+        data = np.pad(data, ((0, 0), (0, py), (0, px)), mode="edge")
+    shaped = data.reshape(nz, data.shape[1] // factor, factor, data.shape[2] // factor, factor)
+    return shaped.mean(axis=(2, 4), dtype=np.float32)
 
 
 def block_reduce_any(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -147,9 +166,14 @@ def block_reduce_any(mask: np.ndarray, factor: int) -> np.ndarray:
     return shaped.any(axis=(1, 3))
 
 
-def upsample_labels(coarse: np.ndarray, factor: int, shape: tuple[int, int, int]) -> np.ndarray:
+def upsample_labels(
+    coarse: np.ndarray, factor: int, shape: tuple[int, int, int], fortran: bool = False
+) -> np.ndarray:
     """Nearest-neighbour upsampling of a block-reduced map back to ``shape``."""
     if factor == 1:
         return coarse
+    if fortran:  # build it in Fortran order, like the CT it will be compared with
+        full_t = np.repeat(np.repeat(np.ascontiguousarray(coarse.T), factor, axis=1), factor, axis=2)
+        return full_t[:, : shape[1], : shape[0]].T
     full = np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
     return full[: shape[0], : shape[1], :]

@@ -86,13 +86,19 @@ def slice_tables(
         return np.moveaxis(a, axis, -1)
 
     hu_v, tissue_v, parts_v = last(hu), last(tissues.data), last(parts.data)
-    rows = max(1, (1 << 22) // max(1, hu_v.shape[1] * nz))  # blocks of about 4 M voxels
+    # Work in memory order: for Fortran-ordered arrays (as nibabel gives them) use the
+    # transposed views, which are C-ordered with z first. Blocks of about 4 M voxels.
+    fortran = bool(hu_v.flags.f_contiguous and not hu_v.flags.c_contiguous)
+    if fortran:
+        hu_v, tissue_v, parts_v = hu_v.T, tissue_v.T, parts_v.T
+    rows = max(1, (1 << 22) * hu_v.shape[0] // max(1, hu_v.size))
     z_index = np.arange(nz, dtype=np.int32)
     for start in range(0, hu_v.shape[0], rows):
         block = slice(start, start + rows)
         tissue_block = tissue_v[block]
         where = tissue_block > 0  # only tissue voxels are counted
-        z = np.broadcast_to(z_index, tissue_block.shape)[where]
+        z_block = z_index[block][:, None, None] if fortran else z_index[None, None, :]
+        z = np.broadcast_to(z_block, tissue_block.shape)[where]
         code = tissue_block[where].astype(np.int32) + N_TISSUE_CODES * extremity[parts_v[block][where]]
         flat = code * nz + z
         counts += np.bincount(flat, minlength=codes * nz)
@@ -100,7 +106,7 @@ def slice_tables(
     counts = counts.reshape(codes, nz).T
     sums = sums.reshape(codes, nz).T
     region_present = extents(regions.data, axis, 12, nz)
-    region_voxels = np.bincount(regions.data.ravel(), minlength=12)[:12]
+    region_voxels = np.bincount(regions.data.ravel(order="K"), minlength=12)[:12]
     total_present = None
     if total is not None:
         total_present = extents(total.data, axis, max(total.labels) + 1, nz)
@@ -129,6 +135,8 @@ def extents(labels: np.ndarray, axis: int, count: int, nz: int) -> np.ndarray:
     from scipy import ndimage
 
     present = np.zeros((nz, count), dtype=bool)
+    if labels.flags.f_contiguous and not labels.flags.c_contiguous:  # scan in memory order
+        labels, axis = labels.T, labels.ndim - 1 - axis
     for index, box in enumerate(ndimage.find_objects(labels, max_label=count - 1), start=1):
         if box is not None:
             present[box[axis], index] = True

@@ -104,7 +104,7 @@ def body_regions(
     for name, region in (("gland", "glands"), ("brain", "brain"), ("spinal_cord", "spinal_cord")):
         if name in groups:
             labels[groups[name] & body] = R[region]
-    full = mo.upsample_labels(labels, factor, hu.shape)
+    full = mo.upsample_labels(labels, factor, hu.shape, fortran=mo.is_fortran(hu))
     if factor > 1:
         full = refine_edges(full, labels, hu, factor)
     trim_skin_surface(full, hu)
@@ -185,7 +185,7 @@ def refine_edges(full: np.ndarray, coarse: np.ndarray, hu: np.ndarray, factor: i
     muscle, each voxel goes to the side its HU says (fat -> subcutaneous, soft tissue -> muscle)."""
     sub, mus = R["subcutaneous_tissue"], R["muscle"]
     border = (mo.dilate_2d(coarse == mus, 1) & (coarse == sub)) | (mo.dilate_2d(coarse == sub, 1) & (coarse == mus))
-    out = full.copy()
+    out = full.copy(order="K")  # keep the CT's memory order
     bx, by, bz = np.nonzero(border)  # only the coarse blocks on the border are touched
     for dx in range(factor):
         for dy in range(factor):

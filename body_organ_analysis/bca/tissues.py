@@ -55,7 +55,7 @@ def tissue_map(
     """The tissues label map on the CT grid."""
     region_ids = {name: label for label, name in BODY_REGIONS_LABELS.items()}
     # lookup (region id, window class) -> tissue: one pass over the volume
-    window_class = np.zeros(hu.shape, dtype=np.uint8)  # 0 none, 1 muscle window, 2 fat window
+    window_class = np.zeros_like(hu, dtype=np.uint8)  # 0 none, 1 muscle, 2 fat window; hu's memory order
     low, high = windows["muscle"]
     window_class[(hu >= low) & (hu <= high)] = 1
     low, high = windows["fat"]
