@@ -167,6 +167,12 @@ def test_sr_reports_organs_tissues_and_levels(outputs, result_dir: Path) -> None
     present = {name for name, values in organs.items() if values["present"]}
     seg = outputs["SEG"]
     segment_labels = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}
+    evidence = {
+        series.SeriesInstanceUID
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+    }
+    assert evidence == {seg.SeriesInstanceUID, seg.ReferencedSeriesSequence[0].SeriesInstanceUID}
     groups = report.get_volumetric_roi_measurement_groups()
     assert {g.tracking_identifier.removeprefix("total/") for g in groups} == present
     for group in groups:
@@ -234,3 +240,16 @@ def test_uids_are_deterministic_and_depend_on_source_and_version(outputs, result
     (folder / "manifest.json").write_text(json.dumps(manifest))
     newer = {ds.Modality: ds for ds in build_dicom_outputs(folder, source_datasets)}
     assert all(newer[m].SOPInstanceUID != outputs[m].SOPInstanceUID for m in outputs)
+
+
+def test_sources_that_do_not_fit_are_refused(result_dir, source_datasets) -> None:
+    mixed = [source_datasets[0].copy(), *source_datasets[1:]]
+    mixed[0].SeriesInstanceUID = "1.2.3.4"
+    with pytest.raises(DicomOutputError, match="several series"):
+        build_dicom_outputs(result_dir, mixed)
+    bare = [ds.copy() for ds in source_datasets]
+    del bare[3].ImagePositionPatient
+    with pytest.raises(DicomOutputError, match="missing: ImagePositionPatient"):
+        build_dicom_outputs(result_dir, bare)
+    with pytest.raises(DicomOutputError, match="No source images"):
+        build_dicom_outputs(result_dir, [])
