@@ -253,3 +253,21 @@ def test_sources_that_do_not_fit_are_refused(result_dir, source_datasets) -> Non
         build_dicom_outputs(result_dir, bare)
     with pytest.raises(DicomOutputError, match="No source images"):
         build_dicom_outputs(result_dir, [])
+
+
+def test_seg_can_be_stored_compressed(result_dir, source_datasets, outputs, tmp_path) -> None:
+    folder = copy_result(result_dir, tmp_path / "crop", ("total.nii.gz", "total.labels.json", "manifest.json"))
+    image = nib.load(str(folder / "total.nii.gz"))
+    data = np.asarray(image.dataobj).copy()
+    data[data != 5] = 0  # liver only: keeps the JPEG 2000 encoding quick
+    nib.save(nib.Nifti1Image(data, image.affine), str(folder / "total.nii.gz"))
+    settings = DicomOutputSettings(sr=False, pdf=False, seg_transfer_syntax_uid=pydicom.uid.JPEG2000Lossless)
+    (seg,) = build_dicom_outputs(folder, source_datasets, settings)
+    back = round_trip(seg)
+    assert back.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    for index, frame in enumerate(back.PerFrameFunctionalGroupsSequence):
+        source = next(
+            s for s in source_datasets
+            if s.SOPInstanceUID == frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        )
+        np.testing.assert_array_equal(back.pixel_array[index].astype(bool), expected_mask(folder / "total.nii.gz", source) == 5)

@@ -10,6 +10,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.uid import ExplicitVRLittleEndian
 
 from body_organ_analysis.pacs.dicom_outputs.codes import code_for
 from body_organ_analysis.pacs.dicom_outputs.grid import sample_frames
@@ -46,6 +47,7 @@ def build_segmentation(
     tool_version: str,
     series_number: int,
     manufacturer: str,
+    transfer_syntax_uid: str = ExplicitVRLittleEndian,
 ) -> tuple[Dataset | None, list[SegmentRecord]]:
     """The SEG of one label map, or None when none of its coded labels is present."""
     frames = sample_frames(label_map.data, label_map.affine, sources)
@@ -109,6 +111,7 @@ def build_segmentation(
         content_label=_content_label(label_map.model),
         content_description=f"{label_map.model} segmentation",
         series_description=f"BOA {label_map.model} segmentation",
+        transfer_syntax_uid=transfer_syntax_uid,
     )
     records = [SegmentRecord(label_map.model, label_map.labels[k], n, seg) for k, n in numbers.items()]
     return seg, sorted(records, key=lambda r: r.segment_number)
