@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from io import BytesIO
 from pathlib import Path
@@ -243,11 +244,11 @@ def test_uids_are_deterministic_and_depend_on_source_and_version(outputs, result
 
 
 def test_sources_that_do_not_fit_are_refused(result_dir, source_datasets) -> None:
-    mixed = [source_datasets[0].copy(), *source_datasets[1:]]
+    mixed = [copy.deepcopy(source_datasets[0]), *source_datasets[1:]]
     mixed[0].SeriesInstanceUID = "1.2.3.4"
     with pytest.raises(DicomOutputError, match="several series"):
         build_dicom_outputs(result_dir, mixed)
-    bare = [ds.copy() for ds in source_datasets]
+    bare = copy.deepcopy(source_datasets)  # Dataset.copy() shares its elements
     del bare[3].ImagePositionPatient
     with pytest.raises(DicomOutputError, match="missing: ImagePositionPatient"):
         build_dicom_outputs(result_dir, bare)
@@ -271,3 +272,21 @@ def test_seg_can_be_stored_compressed(result_dir, source_datasets, outputs, tmp_
             if s.SOPInstanceUID == frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         )
         np.testing.assert_array_equal(back.pixel_array[index].astype(bool), expected_mask(folder / "total.nii.gz", source) == 5)
+
+
+def test_objects_pass_the_dicom3tools_validator(outputs, tmp_path) -> None:
+    """dciodvfy (dicom3tools) checks each object against its IOD: no error, no unknown attribute."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy not installed (Debian package dicom3tools)")
+    for modality, ds in outputs.items():
+        path = tmp_path / f"{modality}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        report = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True).stderr
+        problems = [
+            line for line in report.splitlines()
+            if line.startswith("Error") or "not present in standard DICOM IOD" in line
+        ]  # fmt: skip
+        assert not problems, f"{modality}: {problems[:5]}"
