@@ -39,7 +39,7 @@ def analyze(settings: Settings) -> AnalysisResult:
     user can fix; the output folder is then left as it was.
     """
     timings: dict[str, float] = {}
-    specs = resolve_models(settings.models, settings.license_number)
+    specs = resolve_models(settings.models, settings.license_number, settings.bca_engine)
     _check_supplied_names(settings, specs)
     with timed_step("load", timings):
         ct = load_ct(settings.input_image, series_uid=settings.series_uid)
