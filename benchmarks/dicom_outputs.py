@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import pydicom  # noqa: E402
+from pydicom.uid import JPEG2000Lossless  # noqa: E402
 
 from body_organ_analysis.pacs.dicom_outputs import DicomOutputSettings, build_dicom_outputs  # noqa: E402
 from body_organ_analysis.pipeline import analyze  # noqa: E402
@@ -54,6 +55,9 @@ def main(repeats: int = 3) -> None:
         complete_result_folder(result)
         cases = {
             "SEG (total)": DicomOutputSettings(sr=False, pdf=False),
+            "SEG, JPEG 2000 lossless": DicomOutputSettings(
+                sr=False, pdf=False, seg_transfer_syntax_uid=JPEG2000Lossless
+            ),
             "SR (+ SEG it references)": DicomOutputSettings(pdf=False),
             "PDF": DicomOutputSettings(seg=False, sr=False),
             "all (SEG, SR, PDF)": DicomOutputSettings(),

@@ -39,7 +39,7 @@ def analyze(settings: Settings) -> AnalysisResult:
     user can fix; the output folder is then left as it was.
     """
     timings: dict[str, float] = {}
-    specs = resolve_models(settings.models, settings.license_number)
+    specs = resolve_models(settings.models, settings.license_number, settings.bca_engine)
     _check_supplied_names(settings, specs)
     if settings.radiomics:  # fail before any work when the optional extra is missing
         from body_organ_analysis.measure.radiomics import require_pyradiomics

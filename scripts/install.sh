@@ -8,7 +8,7 @@ if [[ "${1:-}" == "--system" ]]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends \
-    orthanc orthanc-dicomweb orthanc-python rabbitmq-server samba dcmtk postgresql docker-compose \
+    orthanc orthanc-dicomweb orthanc-python rabbitmq-server samba dcmtk postgresql docker-compose dicom3tools \
     poppler-utils iproute2 util-linux
 fi
 python3 -m venv .venv

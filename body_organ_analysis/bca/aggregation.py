@@ -32,16 +32,16 @@ VERTEBRA_ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)
 
 def region_slices(tables: SliceTables, total: LabelMap | None) -> dict[str, np.ndarray]:
     """Region name -> boolean per slice."""
-    rc = tables.region_counts
-    out = {"whole_scan": rc[:, 1:].sum(axis=1) > 0}
+    rc = tables.region_present
+    out = {"whole_scan": rc[:, 1:].any(axis=1)}
     for name, labels in CAVITY_REGIONS.items():
-        out[name] = rc[:, [R[label] for label in labels]].sum(axis=1) > 0
-    if total is not None and tables.total_counts is not None:
+        out[name] = rc[:, [R[label] for label in labels]].any(axis=1)
+    if total is not None and tables.total_present is not None:
         ids = total.ids_by_name
         for level in VERTEBRA_ORDER:
             name = f"vertebrae_{level}"
-            if name in ids and ids[name] < tables.total_counts.shape[1]:
-                present = tables.total_counts[:, ids[name]] > 0
+            if name in ids and ids[name] < tables.total_present.shape[1]:
+                present = tables.total_present[:, ids[name]]
                 if present.any():
                     out[name] = present
     return out

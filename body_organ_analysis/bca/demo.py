@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output-dir", dest="output_dir", type=Path, required=True, help="output folder")
     parser.add_argument("--theme", choices=("light", "dark"), help="PDF report theme (env THEME)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of the phantom (default 0)")
+    parser.add_argument("--dicom", action="store_true",
+                        help="write the phantom as a DICOM series (with a patient height, so the report shows "
+                        "the skeletal muscle index) instead of NIfTI")
     parser.add_argument("-v", "--verbose", action="store_true", help="more log lines")
     return parser
 
@@ -34,14 +37,15 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     args = build_parser().parse_args(list(argv))
     configure_logging(args.verbose)
-    return run_guarded(lambda: run_demo(args.output_dir, args.theme, args.seed, environ), verbose=args.verbose)
+    return run_guarded(lambda: run_demo(args.output_dir, args.theme, args.seed, environ, args.dicom),
+                       verbose=args.verbose)  # fmt: skip
 
 
-def run_demo(output_dir: Path, theme: str | None, seed: int, environ: Mapping[str, str]) -> int:
+def run_demo(output_dir: Path, theme: str | None, seed: int, environ: Mapping[str, str], dicom: bool = False) -> int:
     from body_organ_analysis.pipeline import analyze
     from body_organ_analysis.settings import build_settings
 
-    phantom, ct_path, total_path = write_phantom(output_dir / INPUT_FOLDER, seed)
+    phantom, ct_path, total_path = write_phantom(output_dir / INPUT_FOLDER, seed, dicom)
     env = {k: v for k, v in environ.items() if k in ("THEME", "BCA_NO_PDF", "VERBOSE")}
     settings = build_settings(
         {
@@ -62,21 +66,38 @@ def run_demo(output_dir: Path, theme: str | None, seed: int, environ: Mapping[st
     return 0
 
 
-def write_phantom(folder: Path, seed: int = 0):
-    """Write the phantom CT and its anatomy map; return (phantom, ct path, total path)."""
+def write_phantom(folder: Path, seed: int = 0, dicom: bool = False):
+    """Write the phantom CT (NIfTI, or a DICOM series) and its anatomy map (NIfTI).
+
+    Returns (phantom, CT path, anatomy map path). The DICOM series lies at the
+    same place in space as the NIfTI would (LPS = RAS with x and y negated), with
+    Patient's Size 1.75 m.
+    """
     import nibabel as nib
+    import numpy as np
 
     from body_organ_analysis.labelmap import LabelMap
     from body_organ_analysis.testing.phantom import make_phantom
 
     folder.mkdir(parents=True, exist_ok=True)
     phantom = make_phantom(seed)
-    ct_path = folder / "phantom_ct.nii.gz"
     total_path = folder / "phantom_total.nii.gz"
-    image = nib.Nifti1Image(phantom.hu, phantom.affine)
-    image.set_qform(phantom.affine, code=1)
-    image.set_sform(phantom.affine, code=1)
-    nib.save(image, str(ct_path))
+    if dicom:
+        from body_organ_analysis.testing.synthetic_dicom import write_ct_series
+
+        ct_path = folder / "phantom_dicom"
+        origin = phantom.affine[:3, 3] * np.array([-1.0, -1.0, 1.0])
+        spacing = np.diag(phantom.affine)[:3]
+        write_ct_series(ct_path, phantom.hu.transpose(2, 1, 0), pixel_spacing=(spacing[1], spacing[0]),
+                        slice_spacing=spacing[2], origin=origin, orientation=(-1, 0, 0, 0, -1, 0),
+                        attributes={"PatientSize": "1.75", "SliceThickness": str(spacing[2]),
+                                    "PatientName": "Phantom^Demo", "PatientID": "PHANTOM"})  # fmt: skip
+    else:
+        ct_path = folder / "phantom_ct.nii.gz"
+        image = nib.Nifti1Image(phantom.hu, phantom.affine)
+        image.set_qform(phantom.affine, code=1)
+        image.set_sform(phantom.affine, code=1)
+        nib.save(image, str(ct_path))
     total = LabelMap(phantom.total, phantom.affine, phantom.total_labels, "total", origin="phantom")
     nib.save(total.to_nifti(), str(total_path))
     return phantom, ct_path, total_path

@@ -17,7 +17,7 @@ MIN_IMPLANT_ML = 5.0
 
 
 def cavity_volumes_ml(tables: SliceTables) -> dict[str, float]:
-    totals = tables.region_counts.sum(axis=0)
+    totals = tables.region_voxels
     volumes = {name: round(float(totals[R[name]] * tables.voxel_ml), 3) for name in CAVITIES}
     volumes["ventral_cavity"] = round(sum(volumes[name] for name in CAVITIES), 3)
     return volumes

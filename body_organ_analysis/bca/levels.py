@@ -1,7 +1,7 @@
 """Measurements at vertebral levels (L3 first), and the skeletal muscle index.
 
-At the middle slice of each vertebra present in `total` (the slice nearest
-the vertebra's centre of mass along the head-feet axis), on the torso without
+At the middle slice of each vertebra present in `total` (the middle of its
+extent along the head-feet axis), on the torso without
 extremities: skeletal muscle area (cm^2) and mean HU, SAT, VAT and IMAT areas.
 SMI = muscle area / height^2 (cm^2/m^2) when the patient's height is known
 (DICOM Patient's Size, metres); otherwise null with the reason.
@@ -39,7 +39,7 @@ def patient_height_m(patient: dict[str, Any]) -> tuple[float | None, str | None]
 
 
 def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    if total is None or tables.total_counts is None:
+    if total is None or tables.total_present is None:
         return {}
     height, reason = patient_height_m(patient)
     ids = total.ids_by_name
@@ -48,13 +48,12 @@ def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[
     nz = tables.slice_count
     for level in order:
         label = ids.get(f"vertebrae_{level}")
-        if label is None or label >= tables.total_counts.shape[1]:
+        if label is None or label >= tables.total_present.shape[1]:
             continue
-        per_slice = tables.total_counts[:, label]
-        if per_slice.sum() == 0:
+        present = np.flatnonzero(tables.total_present[:, label])
+        if present.size == 0:
             continue
-        z = int(round(float((np.arange(nz) * per_slice).sum() / per_slice.sum())))
-        present = np.flatnonzero(per_slice)
+        z = int(present[0] + present[-1]) // 2
         muscle = float(tables.area_cm2("muscle", True)[z])
         levels[level] = {
             "slice_index": z,

@@ -29,6 +29,8 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
     region = examined_region(coverage, ctx.settings.bca_examined_body_region)
     origins = {regions.origin, parts.origin}
     approximate = "threshold" in origins
+    if approximate:
+        tissues.origin = "threshold"  # derived from approximate maps: say so in tissues.labels.json
     document = {
         "engine": "threshold" if approximate else "nnunet",
         "approximate": approximate,

@@ -26,22 +26,22 @@ R = {name: label for label, name in BODY_REGIONS_LABELS.items()}
 
 
 def region_coverage_mm(tables: SliceTables, total: LabelMap | None, slice_mm: float) -> dict[str, float]:
-    rc = tables.region_counts
-    abdomen = rc[:, R["abdominal_cavity"]] > 0
-    thorax = (rc[:, R["thoracic_cavity"]] + rc[:, R["mediastinum"]]) > 0
-    body = rc[:, 1:].sum(axis=1) > 0
+    rc = tables.region_present
+    abdomen = rc[:, R["abdominal_cavity"]]
+    thorax = rc[:, R["thoracic_cavity"]] | rc[:, R["mediastinum"]]
+    body = rc[:, 1:].any(axis=1)
     up = np.sign(tables.position_mm[-1] - tables.position_mm[0]) if tables.slice_count > 1 else 1.0
     neck = np.zeros_like(body)
     if thorax.any():
         order = np.arange(tables.slice_count)
         top = order[thorax].max() if up >= 0 else order[thorax].min()
         above = order > top if up >= 0 else order < top
-        neck = above & body & ~abdomen & ~thorax & (rc[:, R["brain"]] == 0)
+        neck = above & body & ~abdomen & ~thorax & ~rc[:, R["brain"]]
     neck_mm = float(neck.sum()) * slice_mm
-    if total is not None and tables.total_counts is not None:
+    if total is not None and tables.total_present is not None:
         ids = [i for i, n in total.labels.items() if n.startswith("vertebrae_C")]
         if ids:
-            cervical = tables.total_counts[:, ids].sum(axis=1) > 0
+            cervical = tables.total_present[:, ids].any(axis=1)
             neck_mm = max(neck_mm, float(cervical.sum()) * slice_mm)
     return {
         "abdomen": float(abdomen.sum()) * slice_mm,

@@ -30,8 +30,9 @@ class SliceTables:
     hu_sums: np.ndarray  # (nz, 8)
     counts_torso: np.ndarray  # (nz, 8) without extremities
     hu_sums_torso: np.ndarray
-    region_counts: np.ndarray  # (nz, 12) body_regions voxels per label
-    total_counts: np.ndarray | None  # (nz, max id + 1) `total` voxels per label
+    region_present: np.ndarray  # (nz, 12) bool: slice within the extent of each body region
+    region_voxels: np.ndarray  # (12,) voxels of each body region
+    total_present: np.ndarray | None  # (nz, max id + 1) bool: slice within each `total` structure's extent
 
     @property
     def slice_count(self) -> int:
@@ -77,22 +78,38 @@ def slice_tables(
     extremity = np.zeros(max(BODY_PARTS_LABELS) + 1, dtype=np.uint8)
     for label, name in BODY_PARTS_LABELS.items():
         extremity[label] = name in EXTREMITIES
-    n_total = (max(total.labels) + 1) if total is not None else 0
-    counts = np.zeros((nz, 2 * N_TISSUE_CODES), dtype=np.int64)
-    sums = np.zeros((nz, 2 * N_TISSUE_CODES), dtype=np.float64)
-    region_counts = np.zeros((nz, 12), dtype=np.int64)
-    total_counts = np.zeros((nz, n_total), dtype=np.int64) if total is not None else None
-    for z in range(nz):
-        take = (slice(None),) * axis + (z,)
-        tissue_slice = tissues.data[take].ravel()
-        hu_slice = hu[take].ravel()
-        code = tissue_slice.astype(np.uint8) + N_TISSUE_CODES * extremity[parts.data[take].ravel()]
-        counts[z] = np.bincount(code, minlength=2 * N_TISSUE_CODES)
-        sums[z] = np.bincount(code, weights=hu_slice, minlength=2 * N_TISSUE_CODES)
-        region_counts[z] = np.bincount(regions.data[take].ravel(), minlength=12)[:12]
-        if total_counts is not None:
-            values = np.clip(total.data[take].ravel(), 0, n_total - 1)  # type: ignore[union-attr]
-            total_counts[z] = np.bincount(values, minlength=n_total)
+    codes = 2 * N_TISSUE_CODES
+    counts = np.zeros(codes * nz, dtype=np.int64)
+    sums = np.zeros(codes * nz, dtype=np.float64)
+
+    def last(a: np.ndarray) -> np.ndarray:  # the head-feet axis last
+        return np.moveaxis(a, axis, -1)
+
+    hu_v, tissue_v, parts_v = last(hu), last(tissues.data), last(parts.data)
+    # Work in memory order: for Fortran-ordered arrays (as nibabel gives them) use the
+    # transposed views, which are C-ordered with z first. Blocks of about 4 M voxels.
+    fortran = bool(hu_v.flags.f_contiguous and not hu_v.flags.c_contiguous)
+    if fortran:
+        hu_v, tissue_v, parts_v = hu_v.T, tissue_v.T, parts_v.T
+    rows = max(1, (1 << 22) * hu_v.shape[0] // max(1, hu_v.size))
+    z_index = np.arange(nz, dtype=np.int32)
+    for start in range(0, hu_v.shape[0], rows):
+        block = slice(start, start + rows)
+        tissue_block = tissue_v[block]
+        where = tissue_block > 0  # only tissue voxels are counted
+        z_block = z_index[block][:, None, None] if fortran else z_index[None, None, :]
+        z = np.broadcast_to(z_block, tissue_block.shape)[where]
+        code = tissue_block[where].astype(np.int32) + N_TISSUE_CODES * extremity[parts_v[block][where]]
+        flat = code * nz + z
+        counts += np.bincount(flat, minlength=codes * nz)
+        sums += np.bincount(flat, weights=hu_v[block][where], minlength=codes * nz)
+    counts = counts.reshape(codes, nz).T
+    sums = sums.reshape(codes, nz).T
+    region_present = extents(regions.data, axis, 12, nz)
+    region_voxels = np.bincount(regions.data.ravel(order="K"), minlength=12)[:12]
+    total_present = None
+    if total is not None:
+        total_present = extents(total.data, axis, max(total.labels) + 1, nz)
     centre = np.zeros((nz, 4))
     centre[:, axis] = np.arange(nz)
     centre[:, 3] = 1.0
@@ -107,9 +124,23 @@ def slice_tables(
         hu_sums=sums[:, :N_TISSUE_CODES] + sums[:, N_TISSUE_CODES:],
         counts_torso=counts[:, :N_TISSUE_CODES],
         hu_sums_torso=sums[:, :N_TISSUE_CODES],
-        region_counts=region_counts,
-        total_counts=total_counts,
+        region_present=region_present,
+        region_voxels=region_voxels,
+        total_present=total_present,
     )
+
+
+def extents(labels: np.ndarray, axis: int, count: int, nz: int) -> np.ndarray:
+    """(nz, count) bool: which slices lie within each label's extent along ``axis`` (one C pass)."""
+    from scipy import ndimage
+
+    present = np.zeros((nz, count), dtype=bool)
+    if labels.flags.f_contiguous and not labels.flags.c_contiguous:  # scan in memory order
+        labels, axis = labels.T, labels.ndim - 1 - axis
+    for index, box in enumerate(ndimage.find_objects(labels, max_label=count - 1), start=1):
+        if box is not None:
+            present[box[axis], index] = True
+    return present
 
 
 def slice_sheet_rows(tables: SliceTables, torso_only: bool) -> tuple[list[str], list[list]]:

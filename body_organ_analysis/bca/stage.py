@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from body_organ_analysis.context import AnalysisContext
-from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.report.workbook import Sheet
 
 MEASUREMENTS_NAME = "bca-measurements.json"
@@ -84,7 +83,3 @@ def bca_info(document: dict[str, Any]) -> dict[str, Any]:
         info["bca_l3_muscle_area_cm2"] = l3["muscle_area_cm2"]
         info["bca_l3_smi_cm2_per_m2"] = l3["smi_cm2_per_m2"]
     return info
-
-
-def body_maps(ctx: AnalysisContext) -> tuple[LabelMap, LabelMap, LabelMap | None]:
-    return ctx.labelmaps["body_regions"], ctx.labelmaps["body_parts"], ctx.labelmaps.get("total")

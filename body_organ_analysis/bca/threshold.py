@@ -19,6 +19,7 @@ from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_LABELS, ModelSpec
 
 TARGET_PIXEL_MM = 3.0
+P_TORSO = 1
 ORIGIN = "threshold"
 
 
@@ -32,7 +33,7 @@ class RasView:
     back: np.ndarray  # nibabel orientation transform RAS -> CT grid
 
     def to_ct_grid(self, data: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(nib.orientations.apply_orientation(data, self.back))
+        return nib.orientations.apply_orientation(data, self.back)  # a view: keeps the memory order
 
 
 def ras_view(ct: CTVolume, total: LabelMap | None) -> RasView:
@@ -66,14 +67,16 @@ def predict_threshold_model(spec: ModelSpec, ct: CTVolume, labelmaps: dict[str, 
 
 def threshold_maps(ct: CTVolume, total: LabelMap | None) -> tuple[LabelMap, LabelMap]:
     """Both label maps at once (they share the body outline)."""
-    from body_organ_analysis.bca.morphology import upsample_labels
+    from body_organ_analysis.bca.morphology import is_fortran, upsample_labels
     from body_organ_analysis.bca.threshold_regions import body_regions
 
     view = ras_view(ct, total)
     factor = max(1, int(round(TARGET_PIXEL_MM / max(min(view.spacing[:2]), 1e-3))))
     regions_ras, parts_coarse = body_regions(view.hu, view.spacing, view.total, total, factor)
-    parts_ras = upsample_labels(parts_coarse, factor, view.hu.shape)
-    parts_ras = np.where(regions_ras > 0, np.maximum(parts_ras, 1), 0).astype(np.uint8)
+    parts_ras = upsample_labels(parts_coarse, factor, view.hu.shape, fortran=is_fortran(view.hu))
+    outside = regions_ras == 0
+    parts_ras[outside] = 0
+    parts_ras[~outside & (parts_ras == 0)] = P_TORSO  # body the coarse grid missed: torso
     details = {"engine": ORIGIN, "approximate": True, "used_total": total is not None,
                "downsample_factor": factor}  # fmt: skip
     regions = LabelMap(view.to_ct_grid(regions_ras), ct.affine.copy(), BODY_REGIONS_LABELS,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from body_organ_analysis.bca.morphology import SQUARE_2D
+from body_organ_analysis.bca.morphology import SQUARE_2D, open_2d
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
@@ -27,10 +27,15 @@ def body_parts(
     body: np.ndarray, spacing: tuple[float, float, float], total_data: np.ndarray | None, total: LabelMap | None
 ) -> np.ndarray:
     """body_parts map (RAS order) from the body mask."""
-    pieces, count = ndimage.label(body, structure=SQUARE_2D)  # in-plane pieces, unique ids
+    # in-plane pieces (unique ids over the volume); thin bridges (an arm resting against the
+    # trunk on this coarse grid) are cut by an opening, then the pieces grow back into them
+    pieces, count = ndimage.label(open_2d(body, 1), structure=SQUARE_2D)
     parts = np.where(body, P["torso"], 0).astype(np.uint8)
     if count == 0:
         return parts
+    for _ in range(2):
+        grown = ndimage.grey_dilation(pieces, footprint=np.ones((3, 3, 1), dtype=bool))
+        pieces = np.where(body & (pieces == 0), grown, pieces)
     flat = pieces.ravel()
     nx = body.shape[0]
     sizes = np.bincount(flat, minlength=count + 1).astype(float)
@@ -66,7 +71,7 @@ def body_parts(
             piece_kind[piece] = P["right_leg"] if cx[piece] < cx[other] else P["left_leg"]
         elif piece != first[z] and sizes[piece] * pixel_cm2 >= MIN_LIMB_CM2:
             piece_kind[piece] = P["right_arm"] if cx[piece] < cx[first[z]] else P["left_arm"]
-    parts = piece_kind[pieces]
+    parts = np.where(body, np.maximum(piece_kind[pieces], P["torso"] * (pieces == 0)), 0).astype(np.uint8)
     if total is not None and total_data is not None:
         parts = _with_total(parts, pieces, piece_kind, total, total_data, cx)
     return parts

@@ -55,8 +55,9 @@ def body_regions(
 
     coarse = mo.block_reduce_mean(hu, factor)
     groups = {}
-    if total is not None and total_data is not None:
-        groups = {g: mo.block_reduce_any(m, factor) for g, m in group_masks(total, total_data).items()}
+    coarse_total = None if total_data is None else np.ascontiguousarray(total_data[::factor, ::factor, :])
+    if total is not None and coarse_total is not None:
+        groups = group_masks(total, coarse_total)
     empty = np.zeros(coarse.shape, dtype=bool)
 
     def group(*names: str) -> np.ndarray:
@@ -67,7 +68,6 @@ def body_regions(
         return out
 
     body = outline(coarse, px)
-    coarse_total = None if total_data is None else total_data[::factor, ::factor, :]
     parts = body_parts(body, (pixel_mm[0], pixel_mm[1], spacing[2]), coarse_total, total)
     limbs = np.isin(parts, LIMBS)
     fat = (coarse >= FAT_HU[0]) & (coarse <= FAT_HU[1])
@@ -89,7 +89,7 @@ def body_regions(
     muscle |= inner & limbs & ~bone  # arms and legs: all muscle inside their fat layer
 
     cavity = inner & ~muscle & ~bone
-    hull = mo.fill_holes_2d(mo.close_2d(lungs | group("heart"), px(40))) & cavity
+    hull = hull_half_resolution(lungs | group("heart"), px(40)) & cavity
     mediastinum = hull & ~mo.dilate_2d(lungs, px(3))
     pericardium = mo.dilate_2d(group("heart"), px(5)) & mediastinum
 
@@ -104,11 +104,20 @@ def body_regions(
     for name, region in (("gland", "glands"), ("brain", "brain"), ("spinal_cord", "spinal_cord")):
         if name in groups:
             labels[groups[name] & body] = R[region]
-    full = mo.upsample_labels(labels, factor, hu.shape)
+    full = mo.upsample_labels(labels, factor, hu.shape, fortran=mo.is_fortran(hu))
     if factor > 1:
         full = refine_edges(full, labels, hu, factor)
     trim_skin_surface(full, hu)
     return full, parts
+
+
+def hull_half_resolution(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Closed and filled ``mask``, computed at half resolution (a hull needs no detail)."""
+    if not mask.any():
+        return mask.copy()
+    half = mo.block_reduce_any(mask, 2)
+    hull = mo.fill_holes_2d(mo.close_2d(half, max(1, radius_px // 2)))
+    return mo.upsample_labels(hull, 2, mask.shape) | mask
 
 
 def outline(coarse: np.ndarray, px) -> np.ndarray:
@@ -176,11 +185,18 @@ def refine_edges(full: np.ndarray, coarse: np.ndarray, hu: np.ndarray, factor: i
     muscle, each voxel goes to the side its HU says (fat -> subcutaneous, soft tissue -> muscle)."""
     sub, mus = R["subcutaneous_tissue"], R["muscle"]
     border = (mo.dilate_2d(coarse == mus, 1) & (coarse == sub)) | (mo.dilate_2d(coarse == sub, 1) & (coarse == mus))
-    border_full = mo.upsample_labels(border, factor, hu.shape)
-    out = full.copy()
-    is_fat = (hu >= FAT_HU[0]) & (hu <= FAT_HU[1])
-    out[border_full & is_fat] = sub
-    out[border_full & ~is_fat & (hu > FAT_HU[1])] = mus
+    out = full.copy(order="K")  # keep the CT's memory order
+    bx, by, bz = np.nonzero(border)  # only the coarse blocks on the border are touched
+    for dx in range(factor):
+        for dy in range(factor):
+            x, y = bx * factor + dx, by * factor + dy
+            inside = (x < hu.shape[0]) & (y < hu.shape[1])
+            x, y, z = x[inside], y[inside], bz[inside]
+            values = hu[x, y, z]
+            fat = (values >= FAT_HU[0]) & (values <= FAT_HU[1])
+            out[x[fat], y[fat], z[fat]] = sub
+            soft = values > FAT_HU[1]
+            out[x[soft], y[soft], z[soft]] = mus
     out[(out == sub) & (hu < AIR_HU)] = 0
     return out
 

@@ -55,7 +55,7 @@ def tissue_map(
     """The tissues label map on the CT grid."""
     region_ids = {name: label for label, name in BODY_REGIONS_LABELS.items()}
     # lookup (region id, window class) -> tissue: one pass over the volume
-    window_class = np.zeros(hu.shape, dtype=np.uint8)  # 0 none, 1 muscle window, 2 fat window
+    window_class = np.zeros_like(hu, dtype=np.uint8)  # 0 none, 1 muscle, 2 fat window; hu's memory order
     low, high = windows["muscle"]
     window_class[(hu >= low) & (hu <= high)] = 1
     low, high = windows["fat"]
@@ -67,7 +67,7 @@ def tissue_map(
             lut[row, :] = TISSUE_IDS[tissue]
         else:
             lut[row, 1 if window == "muscle" else 2] = TISSUE_IDS[tissue]
-    region_data = np.clip(regions.data, 0, lut.shape[0] - 1)
-    data = lut[region_data, window_class]
+    window_class += regions.data.astype(np.uint8, copy=False) * np.uint8(3)  # region * 3 + window class
+    data = lut.ravel()[window_class]
     return LabelMap(data, affine.copy(), TISSUE_LABELS, "tissues", origin="derived",
                     details={"hu_windows": {k: list(v) for k, v in windows.items()}})  # fmt: skip

@@ -73,7 +73,9 @@ def predict_gi_contrast(ct_image: Any, labelmaps: dict[str, LabelMap]) -> dict[s
         from boa_contrast.ml import ContrastRecognition
 
         ContrastRecognition(task="git")  # loads the pickled models: fails on newer scikit-learn
-    except ImportError:
+    except ImportError as error:
+        if error.name not in (None, "boa_contrast", "boa_contrast.ml"):
+            return not_predicted(f"boa-contrast is installed but needs {error.name!r}, which is not")
         return not_predicted(
             "boa-contrast is not installed (optional: pip install --no-deps boa-contrast==0.1.5 "
             "in an environment that meets its pins)"

@@ -1,13 +1,12 @@
 """The reference tool's body-composition networks (body_regions, body_parts).
 
-As in the reference tool: the CT is brought to closest-canonical orientation,
+Following the reference tool: the CT is brought to closest-canonical orientation,
 resampled along z to 5 mm slices (in-plane spacing kept), predicted with the
 fold ensemble (``--fast-bca``: fold 0) by the cached in-process predictor,
 resampled back with nearest neighbour to the CT grid, and cleaned up:
 ``body_parts`` keeps the largest connected component of each part and fills
 its holes; ``body_regions`` drops components of fewer than
-``MIN_COMPONENT_VOXELS`` voxels and everything outside the body (where
-``body_parts`` is known) is left to the bca stage.
+``MIN_COMPONENT_VOXELS`` voxels.
 """
 
 from __future__ import annotations

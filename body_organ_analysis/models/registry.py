@@ -127,6 +127,13 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def requirements(spec: ModelSpec, bca_engine: str = "nnunet") -> tuple[str, ...]:
+    """The models ``spec`` needs; ``bca`` with the threshold engine needs only ``total``."""
+    if spec.name == "bca" and bca_engine == "threshold":
+        return ("total",)
+    return spec.requires
+
+
 def get_model(name: str) -> ModelSpec:
     try:
         return MODELS[name]
@@ -137,11 +144,15 @@ def get_model(name: str) -> ModelSpec:
         ) from None
 
 
-def resolve_models(requested: Iterable[str], license_number: str | None) -> list[ModelSpec]:
+def resolve_models(
+    requested: Iterable[str], license_number: str | None, bca_engine: str = "nnunet"
+) -> list[ModelSpec]:
     """Expand 'all' and requirements; return the models to run in a fixed order.
 
     The order is the registry's order, so that every run is deterministic and
-    models that others need (``total``) come first.
+    models that others need (``total``) come first. With the weights-free
+    body-composition engine (``bca_engine="threshold"``) ``bca`` needs only
+    ``total``: the bca stage then makes body_regions and body_parts itself.
     """
     names = [n.strip() for n in requested if n.strip()]
     if not names:
@@ -154,7 +165,7 @@ def resolve_models(requested: Iterable[str], license_number: str | None) -> list
             wanted.add(get_model(name).name)
     pending = list(wanted)
     while pending:
-        for required in MODELS[pending.pop()].requires:
+        for required in requirements(MODELS[pending.pop()], bca_engine):
             if required not in wanted:
                 wanted.add(required)
                 pending.append(required)

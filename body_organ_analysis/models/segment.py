@@ -29,9 +29,11 @@ def segment_models(
         if spec.produces_labelmap
     }
     to_run = [spec for spec in specs if sources.get(spec.name) == "nnunet"]
-    if to_run:  # before any model runs: missing weights stop the run here
+    if to_run:  # before any model runs: a missing GPU or missing weights stop the run here
+        from body_organ_analysis.models.predictors import resolve_device
         from body_organ_analysis.models.weights import ensure_weights
 
+        resolve_device(ctx.settings.device)
         ensure_weights(to_run, ctx.settings)
     for spec in specs:
         if spec.name not in sources:

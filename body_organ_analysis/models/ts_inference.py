@@ -115,8 +115,13 @@ def run_task(
         )
         loaded.uses += 1
         start = time.perf_counter()
+        # explicit file lists: given a folder, nnU-Net lists it with a process pool
+        cases = sorted(p.name[: -len("_0000.nii.gz")] for p in Path(dir_in).glob("*_0000.nii.gz"))
         loaded.predictor.predict_from_files_sequential(
-            str(dir_in), str(dir_out), save_probabilities=False, overwrite=True
+            [[str(Path(dir_in) / f"{case}_0000.nii.gz")] for case in cases],
+            [str(Path(dir_out) / case) for case in cases],
+            save_probabilities=False,
+            overwrite=True,
         )
         record.inference_time_s = round(time.perf_counter() - start, 3)
         run.networks.append(record)

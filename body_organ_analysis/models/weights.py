@@ -221,7 +221,7 @@ def networks_of(names: Iterable[str], settings: Settings, all_variants: bool = F
     from body_organ_analysis.models.registry import MODELS, resolve_models
 
     wanted = ["all"] if "all" in names else list(names)
-    specs = resolve_models(wanted, settings.license_number)
+    specs = resolve_models(wanted, settings.license_number, settings.bca_engine)
     if not all_variants:
         return needed_networks(specs, settings)
     found: dict[str, NeededWeights] = {}

@@ -45,6 +45,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     return run_guarded(lambda: _run(args, environ), verbose=False)
 
 
+def _human(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]):
     from body_organ_analysis.settings import build_settings
 
@@ -69,7 +73,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"weights folder: {root}")
         for row in weights.inventory(root):
             state = ("stand-in" if row.stand_in else "present") if row.present else "missing"
-            size = f"{row.size_bytes / 1e6:9.1f} MB" if row.present else " " * 12
+            size = f"{_human(row.size_bytes):>12s}" if row.present else " " * 12
             print(f"{row.model:28s} {state:9s}{size}  {row.network.folder}")
         return 0
     if args.command == "download":

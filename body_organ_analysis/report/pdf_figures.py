@@ -198,8 +198,8 @@ def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
         ax.set_yticks([])
     ax = axes[-1]
     matrix = np.vstack([tables.area_cm2(t) for t in ALL_TISSUES])
-    image = ax.imshow(matrix[:, ::-1].T, aspect="auto", cmap="viridis", interpolation="nearest")
+    image = ax.imshow(matrix.T, aspect="auto", cmap="viridis", interpolation="nearest", origin="lower")
     ax.set_xticks(range(len(ALL_TISSUES)), [t.upper() for t in ALL_TISSUES], rotation=90, fontsize=6)
-    ax.set_ylabel("slice (head at top)")
+    ax.set_ylabel("slice index")
     fig.colorbar(image, ax=ax, fraction=0.08, label="cm² per slice")
     return _png(fig)

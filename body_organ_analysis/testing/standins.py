@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 from body_organ_analysis.models.networks import STAND_IN_MARKER, Network, all_networks_for
 from body_organ_analysis.models.registry import get_model
 
-PATCH_SIZE = (16, 32, 32)
+PATCH_SIZE = (32, 64, 64)
 FEATURES = (4, 8)
 
 

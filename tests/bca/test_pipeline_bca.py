@@ -42,8 +42,8 @@ def test_outputs_and_json_schema(threshold_run):
         assert set(doc[key]["whole_scan"]["muscle"]) >= STAT_KEYS
     assert set(doc["vertebral_levels"]["L1"]) >= LEVEL_KEYS
     assert set(doc["findings"]) >= {"cavity_volumes_ml", "breast_implants"}
-    labels = json.loads((out / "body_regions.labels.json").read_text())
-    assert labels["origin"] == "threshold"
+    for name in ("body_regions", "body_parts", "tissues"):
+        assert json.loads((out / f"{name}.labels.json").read_text())["origin"] == "threshold"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["models"]["body_regions"]["origin"] == "threshold"
     assert any("approximate" in w for w in manifest["warnings"])

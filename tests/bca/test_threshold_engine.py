@@ -81,3 +81,21 @@ def test_works_on_a_flipped_grid(small_ct, small_total):
     regions, _ = threshold_maps(flipped, None)
     original, _ = threshold_maps(small_ct, None)
     np.testing.assert_array_equal(regions.data[::-1], original.data)
+
+
+def test_real_dicom_series_on_an_las_grid(ts_example: Path):
+    """512 x 512 slices in LAS order (the real DICOM series, upper abdomen, arms beside the trunk)."""
+    from body_organ_analysis.imaging import load_ct
+    from body_organ_analysis.models.registry import get_model
+    from body_organ_analysis.models.supplied import load_supplied
+
+    ct = load_ct(ts_example / "dicom_series")
+    total = load_supplied(ts_example / "seg_total_dicom_series.nii.gz", get_model("total"), ct)
+    regions, parts = threshold_maps(ct, total)
+    assert regions.data.shape == ct.shape == parts.data.shape
+    counts = np.bincount(regions.data.ravel(), minlength=12)
+    for name in ("subcutaneous_tissue", "muscle", "abdominal_cavity", "bones"):
+        assert counts[{v: k for k, v in BODY_REGIONS_LABELS.items()}[name]] > 10_000, name
+    assert np.isin(parts.data, [5, 6]).sum() > 10_000  # an arm
+    liver = total.data == total.ids_by_name["liver"]
+    assert liver.sum() > 10_000 and (regions.data[liver] == 3).mean() > 0.95  # in the abdominal cavity

@@ -141,3 +141,19 @@ def test_gi_contrast_with_models_that_do_not_load(monkeypatch, ct_and_total):
     monkeypatch.setitem(sys.modules, "boa_contrast.ml", fake_ml)
     result = predict_gi_contrast(None, {"total": LabelMap(seg, affine, TOTAL, "total")})
     assert result["gi_contrast"] is None and "scikit-learn" in result["reason"]
+
+
+def test_gi_contrast_names_a_missing_dependency_of_boa_contrast(monkeypatch, ct_and_total):
+    import builtins
+
+    _, seg, affine = ct_and_total
+    real_import = builtins.__import__
+
+    def import_without_cv2(name, *args, **kwargs):
+        if name.startswith("boa_contrast"):
+            raise ModuleNotFoundError("No module named 'cv2'", name="cv2")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_cv2)
+    result = predict_gi_contrast(None, {"total": LabelMap(seg, affine, TOTAL, "total")})
+    assert "needs 'cv2'" in result["reason"]

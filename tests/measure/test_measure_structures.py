@@ -88,3 +88,19 @@ def test_integer_and_float_paths_agree(ct_and_total):
             continue
         for key in ("hu_mean", "hu_min", "hu_p25", "hu_median", "hu_p75", "hu_max"):
             assert shifted[name][key] - 0.25 == pytest.approx(entry[key], abs=1e-9), (name, key)
+
+
+def test_very_wide_hu_range_falls_back_to_sorting(monkeypatch, ct_and_total):
+    from body_organ_analysis.measure import structures
+
+    ct, seg, _ = ct_and_total
+    names = class_map["total"]
+    exact = structure_statistics(ct, seg, names, VOXEL_ML)
+    monkeypatch.setattr(structures, "MAX_HISTOGRAM_BINS", 10)
+    sorted_path = structure_statistics(ct, seg, names, VOXEL_ML)
+    for name, entry in exact.items():
+        for key in STAT_KEYS:
+            if isinstance(entry[key], float):
+                assert sorted_path[name][key] == pytest.approx(entry[key], rel=1e-12, abs=1e-9), (name, key)
+            else:
+                assert sorted_path[name][key] == entry[key]

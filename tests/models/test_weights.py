@@ -149,3 +149,49 @@ def test_unpack_refuses_unsafe_paths(tmp_path):
     with pytest.raises(WeightsError, match="unsafe"):
         weights.unpack(archive, tmp_path / "weights")
     assert not (tmp_path / "Dataset999_evil").exists()
+
+
+def cli(argv: list[str], environ: dict[str, str]) -> int:
+    from body_organ_analysis.models.weights_cli import main
+
+    return main(argv, environ)
+
+
+def test_cli_list_download_pack_unpack(server, tmp_path, standin_weights, capsys):
+    served, url = server
+    network = bca_network("body_parts")
+    zip_of_network(network, served / f"{network.folder}.zip", tmp_path / "src")
+    root = tmp_path / "weights"
+    environ = {"BOA_WEIGHTS_DIR": str(root), "BOA_WEIGHTS_URL": url}
+
+    assert cli(["list"], environ) == 0
+    listing = capsys.readouterr().out
+    assert f"weights folder: {root}" in listing
+    assert all(line.split()[1] == "missing" for line in listing.splitlines()[1:])
+
+    assert cli(["download", "body_parts"], environ) == 0
+    assert "Dataset543_BCA_body_parts: downloaded" in capsys.readouterr().out
+    assert cli(["list"], environ) == 0
+    rows = {line.split()[-1]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["Dataset543_BCA_body_parts"] == "stand-in"
+    assert rows["Dataset542_BCA_inference"] == "missing"
+
+    archive = tmp_path / "carry.zip"
+    assert cli(["pack", str(archive)], environ) == 0
+    other = tmp_path / "other"
+    assert cli(["unpack", str(archive)], {"BOA_WEIGHTS_DIR": str(other)}) == 0
+    assert network.is_present(other)
+
+
+def test_cli_download_offline_is_refused(tmp_path, capsys):
+    code = cli(["download", "body_parts"], {"BOA_WEIGHTS_DIR": str(tmp_path), "BOA_OFFLINE": "1"})
+    assert code == ExitCode.WEIGHTS_MISSING
+    assert "Offline mode is on" in capsys.readouterr().err
+
+
+def test_cli_download_unreachable_server(tmp_path, capsys):
+    code = cli(["download", "body_parts"], {"BOA_WEIGHTS_DIR": str(tmp_path), "BOA_WEIGHTS_URL": "http://127.0.0.1:9"})
+    assert code == ExitCode.WEIGHTS_MISSING
+    err = capsys.readouterr().err
+    assert "Downloading http://127.0.0.1:9/Dataset543_BCA_body_parts.zip failed" in " ".join(err.split())
+    assert "Traceback" not in err

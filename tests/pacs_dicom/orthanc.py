@@ -97,6 +97,7 @@ def start_orthanc(folder: Path, http_port: int = 8042, dicom_port: int = 4242) -
         "RegisteredUsers": {USER: PASSWORD},
         "Plugins": [DICOMWEB_PLUGIN],
         "OverwriteInstances": True,
+        "HttpCompressionEnabled": False,  # loopback: gzip of a 17 MB SEG only costs time
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
     config_path = folder / "orthanc.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from io import BytesIO
 from pathlib import Path
@@ -167,6 +168,12 @@ def test_sr_reports_organs_tissues_and_levels(outputs, result_dir: Path) -> None
     present = {name for name, values in organs.items() if values["present"]}
     seg = outputs["SEG"]
     segment_labels = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}
+    evidence = {
+        series.SeriesInstanceUID
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+    }
+    assert evidence == {seg.SeriesInstanceUID, seg.ReferencedSeriesSequence[0].SeriesInstanceUID}
     groups = report.get_volumetric_roi_measurement_groups()
     assert {g.tracking_identifier.removeprefix("total/") for g in groups} == present
     for group in groups:
@@ -234,3 +241,52 @@ def test_uids_are_deterministic_and_depend_on_source_and_version(outputs, result
     (folder / "manifest.json").write_text(json.dumps(manifest))
     newer = {ds.Modality: ds for ds in build_dicom_outputs(folder, source_datasets)}
     assert all(newer[m].SOPInstanceUID != outputs[m].SOPInstanceUID for m in outputs)
+
+
+def test_sources_that_do_not_fit_are_refused(result_dir, source_datasets) -> None:
+    mixed = [copy.deepcopy(source_datasets[0]), *source_datasets[1:]]
+    mixed[0].SeriesInstanceUID = "1.2.3.4"
+    with pytest.raises(DicomOutputError, match="several series"):
+        build_dicom_outputs(result_dir, mixed)
+    bare = copy.deepcopy(source_datasets)  # Dataset.copy() shares its elements
+    del bare[3].ImagePositionPatient
+    with pytest.raises(DicomOutputError, match="missing: ImagePositionPatient"):
+        build_dicom_outputs(result_dir, bare)
+    with pytest.raises(DicomOutputError, match="No source images"):
+        build_dicom_outputs(result_dir, [])
+
+
+def test_seg_can_be_stored_compressed(result_dir, source_datasets, outputs, tmp_path) -> None:
+    folder = copy_result(result_dir, tmp_path / "crop", ("total.nii.gz", "total.labels.json", "manifest.json"))
+    image = nib.load(str(folder / "total.nii.gz"))
+    data = np.asarray(image.dataobj).copy()
+    data[data != 5] = 0  # liver only: keeps the JPEG 2000 encoding quick
+    nib.save(nib.Nifti1Image(data, image.affine), str(folder / "total.nii.gz"))
+    settings = DicomOutputSettings(sr=False, pdf=False, seg_transfer_syntax_uid=pydicom.uid.JPEG2000Lossless)
+    (seg,) = build_dicom_outputs(folder, source_datasets, settings)
+    back = round_trip(seg)
+    assert back.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    for index, frame in enumerate(back.PerFrameFunctionalGroupsSequence):
+        source = next(
+            s for s in source_datasets
+            if s.SOPInstanceUID == frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        )
+        np.testing.assert_array_equal(back.pixel_array[index].astype(bool), expected_mask(folder / "total.nii.gz", source) == 5)
+
+
+def test_objects_pass_the_dicom3tools_validator(outputs, tmp_path) -> None:
+    """dciodvfy (dicom3tools) checks each object against its IOD: no error, no unknown attribute."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy not installed (Debian package dicom3tools)")
+    for modality, ds in outputs.items():
+        path = tmp_path / f"{modality}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        report = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True).stderr
+        problems = [
+            line for line in report.splitlines()
+            if line.startswith("Error") or "not present in standard DICOM IOD" in line
+        ]  # fmt: skip
+        assert not problems, f"{modality}: {problems[:5]}"

@@ -20,6 +20,10 @@ from body_organ_analysis.errors import BoaError
 
 TOLERANCE_VOXELS = 0.01
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+GEOMETRY_KEYWORDS = (
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns",
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+)  # fmt: skip
 
 
 class DicomOutputError(BoaError):
@@ -30,6 +34,16 @@ def sort_sources(sources: Sequence[Dataset]) -> list[Dataset]:
     """The source images in order along their slice normal (a stable, deterministic order)."""
     if not sources:
         raise DicomOutputError("No source images were given; DICOM outputs need the analysed series.")
+    for ds in sources:
+        missing = [k for k in GEOMETRY_KEYWORDS if k not in ds]
+        if missing or int(ds.get("NumberOfFrames") or 1) != 1:
+            raise DicomOutputError(
+                "The source images are not single-frame images with their position, orientation and "
+                f"pixel spacing (missing: {', '.join(missing) or 'none'}; multi-frame: "
+                f"{int(ds.get('NumberOfFrames') or 1) != 1}). DICOM outputs need the classic CT series."
+            )
+    if len({str(ds.SeriesInstanceUID) for ds in sources}) != 1:
+        raise DicomOutputError("The source images belong to several series; give the analysed series only.")
     orientation = np.asarray(sources[0].ImageOrientationPatient, dtype=float)
     normal = np.cross(orientation[:3], orientation[3:])
     return sorted(sources, key=lambda ds: float(np.asarray(ds.ImagePositionPatient, dtype=float) @ normal))

@@ -59,16 +59,12 @@ def build_encapsulated_pdf(
     concept = Dataset()
     concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = REPORT_CONCEPT
     ds.ConceptNameCodeSequence = [concept]
-    reference = Dataset()
-    reference.SeriesInstanceUID = source.SeriesInstanceUID
-    reference.StudyInstanceUID = source.StudyInstanceUID
-    reference.ReferencedSOPSequence = []
+    ds.SourceInstanceSequence = []  # the images the report was derived from
     for image in sources:
         item = Dataset()
         item.ReferencedSOPClassUID = image.SOPClassUID
         item.ReferencedSOPInstanceUID = image.SOPInstanceUID
-        reference.ReferencedSOPSequence.append(item)
-    ds.ReferencedSeriesSequence = [reference]
+        ds.SourceInstanceSequence.append(item)
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")

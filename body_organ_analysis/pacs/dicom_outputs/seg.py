@@ -10,6 +10,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.uid import ExplicitVRLittleEndian
 
 from body_organ_analysis.pacs.dicom_outputs.codes import code_for
 from body_organ_analysis.pacs.dicom_outputs.grid import sample_frames
@@ -46,6 +47,7 @@ def build_segmentation(
     tool_version: str,
     series_number: int,
     manufacturer: str,
+    transfer_syntax_uid: str = ExplicitVRLittleEndian,
 ) -> tuple[Dataset | None, list[SegmentRecord]]:
     """The SEG of one label map, or None when none of its coded labels is present."""
     frames = sample_frames(label_map.data, label_map.affine, sources)
@@ -70,13 +72,13 @@ def build_segmentation(
         description = hd.seg.SegmentDescription(
             segment_number=number,
             segment_label=structure,
-            segmented_property_category=code.category,
-            segmented_property_type=code.type,
+            segmented_property_category=_copy(code.category),
+            segmented_property_type=_copy(code.type),  # a copy: the modifier is added to it below
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm,
             tracking_uid=uids.uid("segment", label_map.model, structure),
             tracking_id=f"{label_map.model}/{structure}",
-            anatomic_regions=[code.region] if code.region is not None else None,
+            anatomic_regions=[_copy(code.region)] if code.region is not None else None,
             display_color=code.display_color,
         )
         if code.type_modifier is not None:
@@ -109,9 +111,15 @@ def build_segmentation(
         content_label=_content_label(label_map.model),
         content_description=f"{label_map.model} segmentation",
         series_description=f"BOA {label_map.model} segmentation",
+        transfer_syntax_uid=transfer_syntax_uid,
     )
     records = [SegmentRecord(label_map.model, label_map.labels[k], n, seg) for k, n in numbers.items()]
     return seg, sorted(records, key=lambda r: r.segment_number)
+
+
+def _copy(concept: hd.sr.CodedConcept) -> hd.sr.CodedConcept:
+    """A new concept object, so that the shared code table is never changed."""
+    return hd.sr.CodedConcept(concept.value, concept.scheme_designator, concept.meaning)
 
 
 def _content_label(model: str) -> str:

@@ -63,7 +63,8 @@ def build_measurement_report(
         procedure_reported=CT_PROCEDURE,
         imaging_measurements=groups,
     )
-    evidence = _unique({seg.SOPInstanceUID: seg for seg in (s.seg for s in segments)}) or [sources[0]]
+    segs = {record.seg.SOPInstanceUID: record.seg for record in segments}
+    evidence = [*segs.values(), *sources]  # the SEGs referenced and the images they derive from
     return hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=report,
@@ -76,10 +77,6 @@ def build_measurement_report(
         series_description="BOA measurement report",
         **dates,
     )
-
-
-def _unique(by_uid: dict[str, Dataset]) -> list[Dataset]:
-    return list(by_uid.values())
 
 
 def _number(value: Any) -> float | None:
