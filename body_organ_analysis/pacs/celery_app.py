@@ -53,28 +53,10 @@ def create_app(settings: WorkerSettings, with_task: bool = True) -> Any:
         task_create_missing_queues=False,
     )
     if with_task:
-        from celery.signals import worker_process_init
-
         from body_organ_analysis.pacs.worker import run_task
-
-        worker_process_init.connect(allow_child_processes, weak=False)
 
         @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
         def analyze_series(task: Any, job_key: str, series_id: str) -> str:
             return run_task(task, settings, job_key, series_id)
 
     return app
-
-
-def allow_child_processes(**_: Any) -> None:
-    """Let the job process start its own processes.
-
-    Prefork pool processes are daemonic, and Python refuses to start processes
-    from a daemonic one ("daemonic processes are not allowed to have children");
-    nnU-Net's and TotalSegmentator's helpers start short-lived pools. Each job
-    has a fresh pool process (``worker_max_tasks_per_child=1``), so its children
-    end with it.
-    """
-    import multiprocessing
-
-    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
