@@ -22,13 +22,22 @@ from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 HOST = "127.0.0.1"
+_in_private_network = False
 
 
 def enter_private_network() -> None:
-    """Move this process into a new network namespace with loopback up (root only)."""
+    """Move this process into a new network namespace with loopback up (root only).
+
+    Once per process: later calls keep the namespace that the services already
+    started in (a second unshare would cut the tests off from them).
+    """
+    global _in_private_network
+    if _in_private_network:
+        return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed; the service tests need root")
+    _in_private_network = True
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
 
@@ -78,11 +87,16 @@ class Orthanc:
     password: str = "orthanc-test-secret"
     modalities: dict[str, list] = field(default_factory=lambda: {"scanner": ["SCANNER1", HOST, 11112]})
     stable_age_s: int = 2
+    http_compression: bool = True
     proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
 
     def config(self) -> dict:
         return {
@@ -103,6 +117,7 @@ class Orthanc:
             "StableAge": self.stable_age_s,
             "DeidentifyLogs": True,
             "OverwriteInstances": True,
+            "HttpCompressionEnabled": self.http_compression,
             "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }

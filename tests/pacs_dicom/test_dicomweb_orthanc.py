@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -11,38 +13,51 @@ from typing import Iterator
 import numpy as np
 import pydicom
 import pytest
+import requests
 
 from body_organ_analysis.pacs.dicom_outputs import DicomOutputSettings
 from body_organ_analysis.pacs.sinks.base import Delivery, DeliveryError, RetryableDeliveryError
 from body_organ_analysis.pacs.sinks.dicomweb import DicomWebSink
-from tests.pacs_dicom import orthanc as harness
+from body_organ_analysis.testing import services as svc
 from tests.pacs_dicom.test_dicom_outputs import round_trip
 
 pytestmark = pytest.mark.services
 
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
 
 @pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Orthanc]:
-    reason = harness.available()
-    if reason:
-        pytest.skip(reason)
-    with harness.loopback_namespace():
-        server = harness.start_orthanc(tmp_path_factory.mktemp("orthanc"))
-        try:
-            yield server
-        finally:
-            server.stop()
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[svc.Orthanc]:
+    """A fresh Orthanc of its own (ports apart from tests/pacs' one, which may run in the same session)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private network namespace")
+    if not (shutil.which("Orthanc") and Path(DICOMWEB_PLUGIN).exists()):
+        pytest.skip("Orthanc with the DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb)")
+    svc.enter_private_network()
+    server = svc.Orthanc(
+        tmp_path_factory.mktemp("orthanc"), http_port=8042, dicom_port=4242, aet="BOATEST", modalities={},
+        http_compression=False,  # loopback: gzip of a 17 MB SEG only costs time
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def get(orthanc: svc.Orthanc, path: str) -> requests.Response:
+    return requests.get(f"{orthanc.url}{path}", auth=(orthanc.username, orthanc.password), timeout=10)
 
 
 @pytest.fixture(scope="module")
 def delivered(orthanc, result_dir: Path, source_datasets, outputs) -> Delivery:
     delivery = Delivery(result_dir, "BOATEST/study/series", source_datasets)
-    DicomWebSink(orthanc.dicomweb_url, auth=(harness.USER, harness.PASSWORD), timeout=60).deliver(delivery)
+    DicomWebSink(orthanc.dicomweb_url, auth=(orthanc.username, orthanc.password), timeout=60).deliver(delivery)
     return delivery
 
 
 def qido_series(orthanc, study_uid: str) -> dict[str, dict]:
-    response = orthanc.get(f"/dicom-web/studies/{study_uid}/series")
+    response = get(orthanc, f"/dicom-web/studies/{study_uid}/series")
     response.raise_for_status()
     return {item["0020000E"]["Value"][0]: item for item in response.json()}
 
@@ -52,7 +67,7 @@ def retrieve(orthanc, study: str, series: str, instance: str) -> pydicom.Dataset
     from requests import Session
 
     session = Session()
-    session.auth = (harness.USER, harness.PASSWORD)
+    session.auth = (orthanc.username, orthanc.password)
     client = DICOMwebClient(orthanc.dicomweb_url, session=session)
     return client.retrieve_instance(study, series, instance)
 
@@ -82,9 +97,9 @@ def test_retrieved_objects_are_the_built_ones(orthanc, delivered, outputs, resul
 
 
 def test_redelivery_replaces_and_does_not_duplicate(orthanc, delivered) -> None:
-    before = orthanc.get("/statistics").json()
-    DicomWebSink(orthanc.dicomweb_url, auth=(harness.USER, harness.PASSWORD)).deliver(delivered)
-    after = orthanc.get("/statistics").json()
+    before = get(orthanc, "/statistics").json()
+    DicomWebSink(orthanc.dicomweb_url, auth=(orthanc.username, orthanc.password)).deliver(delivered)
+    after = get(orthanc, "/statistics").json()
     assert (after["CountSeries"], after["CountInstances"]) == (before["CountSeries"], before["CountInstances"]) == (3, 3)
 
 
@@ -92,14 +107,14 @@ PDF_ONLY = DicomOutputSettings(seg=False, sr=False)
 
 
 def test_wrong_credentials_are_a_permanent_error(orthanc, delivered) -> None:
-    sink = DicomWebSink(orthanc.dicomweb_url, auth=(harness.USER, "wrong"), settings=PDF_ONLY)
+    sink = DicomWebSink(orthanc.dicomweb_url, auth=(orthanc.username, "wrong"), settings=PDF_ONLY)
     with pytest.raises(DeliveryError, match="HTTP 401") as caught:
         sink.deliver(delivered)
     assert not isinstance(caught.value, RetryableDeliveryError)
 
 
 def test_server_down_is_retryable(orthanc, delivered) -> None:
-    sink = DicomWebSink("http://127.0.0.1:8043/dicom-web", auth=(harness.USER, harness.PASSWORD), settings=PDF_ONLY)
+    sink = DicomWebSink("http://127.0.0.1:8043/dicom-web", auth=(orthanc.username, orthanc.password), settings=PDF_ONLY)
     with pytest.raises(RetryableDeliveryError, match="cannot be reached"):
         sink.deliver(delivered)
 
