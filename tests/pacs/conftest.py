@@ -44,7 +44,8 @@ class Services:
             "POSTGRES_DB": self.postgres.database,
             "POSTGRES_USER": self.postgres.user,
             "POSTGRES_PASSWORD": self.postgres.password,
-            "PACS_MODEL": "total",
+            "PACS_MODEL": "total+bca",  # every job: both measurement files, the PDF report, SEGs, SR and PDF
+            "BCA_ENGINE": "threshold",  # the weights-free body-composition engine
             "PACS_WORK_DIR": str(self.root / "work"),
             "OUTPUT_ROOT": str(self.root / "results"),
             "SMB_HOST": svc.HOST,
@@ -55,7 +56,8 @@ class Services:
             "SMB_PASSWORD": self.samba.password,
             "DELETE_SOURCE_AFTER_DELIVERY": "true",
             "TASK_MAX_ATTEMPTS": "3",
-            "TASK_TIME_LIMIT_S": "150",  # soft limit 90 s: a stuck job (a job takes ~25 s here) is retried
+            # soft limit 180 s: a stuck job is retried (a job takes about 40-65 s here with total+bca on 2 busy cores)
+            "TASK_TIME_LIMIT_S": "240",
             "TASK_RETRY_BACKOFF_S": "3",
             "SINK_RETRIES": "1",
             "SINK_RETRY_BACKOFF_S": "1",

@@ -36,7 +36,10 @@ def assert_exactly_one_copy(services, series_uid: str, tag: str) -> None:
     assert smb == expected
     if dicomweb_sink_available():
         outputs = dicomweb_series_by_modality(services.orthanc, study_uid_for(tag))
-        assert "SEG" in outputs and all(len(uids) == 1 for uids in outputs.values()), outputs
+        label_maps = [p for p in dirs[0].glob("*.labels.json")
+                      if (dirs[0] / p.name.replace(".labels.json", ".nii.gz")).is_file()]
+        assert len(outputs.get("SEG", [])) == len(label_maps), outputs  # one SEG series per label map
+        assert len(outputs.get("SR", [])) == 1 and len(outputs.get("DOC", [])) == 1, outputs
 
 
 def test_worker_killed_mid_job_runs_it_exactly_once(services, worker, pacs, ts_example, tmp_path):

@@ -46,13 +46,15 @@ def test_delivered_to_folder_and_smb(services, delivered):
     assert relative.parts[0] == "SCANNER1"
     assert len(relative.parts) == 3 and relative.parts[1] == "20221208_ev1"  # sanitised, inside
     files = {p.name for p in dirs[0].iterdir()}
-    assert {"total.nii.gz", "total.labels.json", "manifest.json", "image.nii.gz"} <= files
+    assert {"total.nii.gz", "total.labels.json", "manifest.json", "image.nii.gz", "report.pdf",
+            "total-measurements.json", "bca-measurements.json"} <= files
     manifest = json.loads((dirs[0] / "manifest.json").read_text())
     assert manifest["input"]["shape"][2] == 20
     smb_dir = services.samba.share_dir / "boa" / relative
     smb = sorted(p.name for p in smb_dir.iterdir())
     expected_smb = sorted(f for f in files if f.endswith((".xlsx", ".pdf", ".png")) or f == "manifest.json")
-    assert smb == expected_smb
+    assert smb == expected_smb and "report.pdf" in smb
+    assert (smb_dir / "report.pdf").read_bytes() == (dirs[0] / "report.pdf").read_bytes()
     assert (smb_dir / "manifest.json").read_bytes() == (dirs[0] / "manifest.json").read_bytes()
 
 
@@ -68,7 +70,7 @@ def test_job_row_in_postgresql(services, delivered):
     import psycopg2
 
     job = delivered["job"]
-    assert job["attempts"] == 1 and job["models"] == "total" and job["instances"] == 20
+    assert job["attempts"] == 1 and job["models"] == "total+body_regions+body_parts" and job["instances"] == 20
     assert job["image_shape"] == "512x512x20"
     assert job["calling_aet"] == "SCANNER1"
     assert job["timings_s"]["download"] > 0 and job["timings_s"]["sink folder"] >= 0
@@ -94,48 +96,98 @@ def test_patient_name_never_in_logs(services, delivered, trigger_process):
 
 @pytest.mark.skipif(not dicomweb_sink_available(), reason="DICOMweb sink not merged yet")
 def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
-    """SEG (and SR / Encapsulated PDF when the results hold measurements / a report) in the source study."""
+    """One SEG per label map, one SR and one Encapsulated PDF in the source study, retrievable and valid."""
     import nibabel as nib
     import numpy as np
     from dicomweb_client.api import DICOMwebClient
+    from pydicom.uid import EncapsulatedPDFStorage
 
     result = result_dirs(services.root / "results", delivered["series_uid"])[0]
+    # the worker runs total+bca (threshold engine): both measurement files and the report, every job
+    for name in ("total-measurements.json", "bca-measurements.json", "report.pdf"):
+        assert (result / name).is_file(), name
+    label_maps = sorted(p.name[: -len(".labels.json")] for p in result.glob("*.labels.json")
+                        if (result / p.name.replace(".labels.json", ".nii.gz")).is_file())
+    assert "total" in label_maps and len(label_maps) >= 2, label_maps  # total and the body-composition maps
     session = requests.Session()
     session.auth = (services.orthanc.username, services.orthanc.password)
     client = DICOMwebClient(f"{services.orthanc.url}/dicom-web", session=session)
     source = study_uid_for("e2e")
     by_modality = dicomweb_series_by_modality(services.orthanc, source)
-    expected = {"SEG"}
-    if (result / "total-measurements.json").exists() or (result / "bca-measurements.json").exists():
-        expected.add("SR")
-    if (result / "report.pdf").exists():
-        expected.add("DOC")
-    assert set(by_modality) == expected, by_modality  # the source CT itself was deleted after delivery
-    assert all(len(uids) == 1 for uids in by_modality.values())  # one series each, no duplicates
-    seg = client.retrieve_series(source, by_modality["SEG"][0])[0]
-    assert (seg.Rows, seg.Columns) == (512, 512)
-    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == delivered["series_uid"]
-    # pixel-aligned: voxels per segment in the SEG equal those of the label map delivered to the folder
-    labels = json.loads((result / "total.labels.json").read_text())["labels"]
-    label_map = np.asarray(nib.load(result / "total.nii.gz").dataobj)
-    names = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}
-    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
-    counts: dict[str, int] = {}
-    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
-        name = names[group.SegmentIdentificationSequence[0].ReferencedSegmentNumber]
-        counts[name] = counts.get(name, 0) + int(frame.sum())
-    assert len(counts) >= 5
-    for name, count in counts.items():
-        label = int(next(k for k, v in labels.items() if v == name))
-        assert count == int((label_map == label).sum()), name
+    # the source CT itself was deleted after delivery; the PDF is written with Modality DOC
+    assert set(by_modality) == {"SEG", "SR", "DOC"}, by_modality
+    assert len(by_modality["SR"]) == 1 and len(by_modality["DOC"]) == 1, by_modality  # no duplicates
+    assert len(by_modality["SEG"]) == len(label_maps), (by_modality, label_maps)  # one SEG series per label map
+
+    # SEG (WADO-RS): one instance per series, each pixel-aligned with its label map in the folder
+    segs = {}
+    for seg_series in by_modality["SEG"]:
+        instances = client.retrieve_series(source, seg_series)
+        assert len(instances) == 1
+        seg = instances[0]
+        model = seg.SeriesDescription.removeprefix("BOA ").removesuffix(" segmentation")
+        assert model in label_maps and model not in segs, seg.SeriesDescription
+        segs[model] = seg
+        assert (seg.Rows, seg.Columns) == (512, 512)
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == delivered["series_uid"]
+        # voxels per segment in the SEG equal those of the label map delivered to the folder
+        labels = json.loads((result / f"{model}.labels.json").read_text())["labels"]
+        label_map = np.asarray(nib.load(result / f"{model}.nii.gz").dataobj)
+        names = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}
+        frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+        counts: dict[str, int] = {}
+        for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+            name = names[group.SegmentIdentificationSequence[0].ReferencedSegmentNumber]
+            counts[name] = counts.get(name, 0) + int(frame.sum())
+        assert counts, model
+        for name, count in counts.items():
+            label = int(next(k for k, v in labels.items() if v == name))
+            assert count == int((label_map == label).sum()), (model, name)
+    assert len(segs["total"].SegmentSequence) >= 5
+
+    # SR (WADO-RS): a TID 1500 measurement report that references the SEG segments
+    instances = client.retrieve_series(source, by_modality["SR"][0])
+    assert len(instances) == 1
+    sr = instances[0]
+    assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+    seg_instances = {seg.SOPInstanceUID for seg in segs.values()}
+    referenced = set()
+
+    def walk(items):
+        for item in items:
+            for ref in item.get("ReferencedSOPSequence", []):
+                referenced.add(ref.ReferencedSOPInstanceUID)
+            walk(item.get("ContentSequence", []))
+
+    walk(sr.ContentSequence)
+    assert segs["total"].SOPInstanceUID in referenced  # organ measurements point at their segments
+    assert referenced & seg_instances <= seg_instances
+    evidence = {
+        ref.ReferencedSOPInstanceUID
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for ref in series.ReferencedSOPSequence
+    }
+    assert segs["total"].SOPInstanceUID in evidence
+
+    # Encapsulated PDF (WADO-RS): the very report delivered to the folder
+    instances = client.retrieve_series(source, by_modality["DOC"][0])
+    assert len(instances) == 1
+    doc = instances[0]
+    assert doc.SOPClassUID == EncapsulatedPDFStorage and doc.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    pdf = (result / "report.pdf").read_bytes()
+    assert doc.EncapsulatedDocument[: int(doc.EncapsulatedDocumentLength)] == pdf
+    assert doc.EncapsulatedDocument.startswith(b"%PDF-")
+
     # our outputs stored back become stable series too: never a job, recorded as our own
-    seg_id = pacs.series_id(by_modality["SEG"][0])
-    deadline = time.monotonic() + 30
-    while seg_id not in pacs.store.rejected() and time.monotonic() < deadline:
-        pacs.trigger.follow_changes()
-        time.sleep(0.5)
-    assert pacs.store.rejected()[seg_id] == "our own output stored back"
-    assert pacs.store.jobs_for_series(seg_id) == []
+    for uid in by_modality["SEG"] + by_modality["SR"] + by_modality["DOC"]:
+        series_id = pacs.series_id(uid)
+        deadline = time.monotonic() + 30
+        while series_id not in pacs.store.rejected() and time.monotonic() < deadline:
+            pacs.trigger.follow_changes()
+            time.sleep(0.5)
+        assert pacs.store.rejected()[series_id] == "our own output stored back", uid
+        assert pacs.store.jobs_for_series(series_id) == []
 
 
 def test_rest_without_credentials_refused(services):
