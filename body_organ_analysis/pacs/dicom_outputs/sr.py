@@ -87,6 +87,27 @@ def _mean_hu(value: float) -> hd.sr.Measurement:
     return hd.sr.Measurement(name=ATTENUATION, value=value, unit=HOUNSFIELD, derivation=MEAN)
 
 
+def _group_fields(
+    uids: UidSource,
+    key: tuple[str, ...],
+    identifier: str,
+    finding_type: CodedConcept,
+    sites: list[hd.sr.FindingSite] | None,
+    algorithm: hd.sr.AlgorithmIdentification,
+    primary: hd.sr.Measurement,
+    mean_hu: float | None,
+) -> dict[str, Any]:
+    """The arguments every measurement group shares: identity, finding, and the measurements (mean HU if known)."""
+    items = [primary] if mean_hu is None else [primary, _mean_hu(mean_hu)]
+    return dict(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uids.uid("sr", *key), identifier=identifier),
+        finding_type=finding_type,
+        finding_sites=sites,
+        algorithm_id=algorithm,
+        measurements=items,
+    )
+
+
 def _organ_groups(
     measurements: dict[str, Any],
     segments: Sequence[SegmentRecord],
@@ -103,18 +124,10 @@ def _organ_groups(
             volume = _number((values or {}).get("volume_ml"))
             if code is None or volume is None or not values.get("present", True):
                 continue
-            items = [hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE)]
-            mean = _number(values.get("hu_mean"))
-            if mean is not None:
-                items.append(_mean_hu(mean))
-            common = dict(
-                tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=uids.uid("sr", "organ", model, structure), identifier=f"{model}/{structure}"
-                ),
-                finding_type=code.type,
-                finding_sites=[_site(code.type, code.laterality)],
-                algorithm_id=algorithm,
-                measurements=items,
+            common = _group_fields(
+                uids, ("organ", model, structure), f"{model}/{structure}", code.type,
+                [_site(code.type, code.laterality)], algorithm,
+                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("hu_mean")),
             )
             record = by_name.get((model, structure))
             if record is not None:
@@ -153,21 +166,12 @@ def _tissue_groups(aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr
             volume = _number((values or {}).get("volume_ml"))
             if code is None or volume is None:
                 continue
-            items = [hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE)]
-            mean = _number(values.get("mean_hu"))
-            if mean is not None:
-                items.append(_mean_hu(mean))
-            groups.append(
-                hd.sr.MeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=hd.sr.TrackingIdentifier(
-                        uid=uids.uid("sr", "tissue", region, tissue), identifier=f"{tissue} in {region}"
-                    ),
-                    finding_type=code.type,
-                    finding_sites=_sites(code.region, region),
-                    algorithm_id=algorithm,
-                    measurements=items,
-                )
+            fields = _group_fields(
+                uids, ("tissue", region, tissue), f"{tissue} in {region}", code.type,
+                _sites(code.region, region), algorithm,
+                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("mean_hu")),
             )
+            groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups
 
 
@@ -181,19 +185,10 @@ def _level_groups(levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.Algo
             area = _number(values.get(f"{tissue}_area_cm2"))
             if code is None or area is None:
                 continue
-            items = [hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM)]
-            mean = _number(values.get(f"{tissue}_mean_hu"))
-            if mean is not None:
-                items.append(_mean_hu(mean))
-            groups.append(
-                hd.sr.MeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=hd.sr.TrackingIdentifier(
-                        uid=uids.uid("sr", "level", level, tissue), identifier=f"{tissue} at {level}"
-                    ),
-                    finding_type=code.type,
-                    finding_sites=_sites(code.region, f"vertebrae_{level}"),
-                    algorithm_id=algorithm,
-                    measurements=items,
-                )
+            fields = _group_fields(
+                uids, ("level", level, tissue), f"{tissue} at {level}", code.type,
+                _sites(code.region, f"vertebrae_{level}"), algorithm,
+                hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM), _number(values.get(f"{tissue}_mean_hu")),
             )
+            groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups
