@@ -8,7 +8,7 @@ the staging folder and never read the environment.
 Keys of ``results`` that other steps read (and the JSON files they become):
 - ``"structures"``: {model: {structure: {present, truncated, voxel_count,
   volume_ml, hu_mean, hu_std, hu_min, hu_p25, hu_median, hu_p75, hu_max, cnr}}}
-  (``total-measurements.json``; absent values are None)
+  (``structure-measurements.json``; absent values are None)
 - ``"contrast"``: {"phase": str | None, "probability": float | None, "reason": str | None, ...}
 - ``"bone_density"``, ``"cnr"``, ``"bca"`` (``bca-measurements.json``)
 """

@@ -4,8 +4,10 @@ A region is the set of axial slices it spans: the whole scan (slices with
 body), the slices holding abdominal cavity, thoracic cavity, ventral cavity
 (any of abdominal, thoracic cavity, mediastinum, pericardium), mediastinum,
 pericardium, and each vertebra of `total` (C1 to S1). Over those slices, per
-tissue: volume (sum, mL), mean HU (over all its voxels), and the mean,
-standard deviation, minimum, quartiles and maximum of the mL per slice.
+tissue: ``volume_ml`` (sum, mL), ``hu_mean`` (HU, over all its voxels), and
+statistics of the tissue's volume per slice, all in mL and named
+``ml_per_slice_*``: mean, standard deviation (population, ddof=0, as every SD
+of this tool), minimum, quartiles and maximum. Rounding: report/rounding.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from body_organ_analysis.bca.slices import SliceTables
 from body_organ_analysis.bca.tissues import ALL_TISSUES
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
+from body_organ_analysis.report.rounding import round_hu, round_volume_ml
 
 R = {name: label for label, name in BODY_REGIONS_LABELS.items()}
 CAVITY_REGIONS = {
@@ -47,24 +50,24 @@ def region_slices(tables: SliceTables, total: LabelMap | None) -> dict[str, np.n
     return out
 
 
+PER_SLICE_STATISTICS = ("mean", "std", "min", "p25", "median", "p75", "max")
+STATISTIC_KEYS = ("slice_count", "volume_ml", "hu_mean", *(f"ml_per_slice_{s}" for s in PER_SLICE_STATISTICS))
+
+
 def tissue_statistics(tables: SliceTables, tissue: str, slices: np.ndarray, torso_only: bool) -> dict[str, Any]:
     counts, sums = tables.tissue_counts(tissue, torso_only)
     ml = counts[slices] * tables.voxel_ml
     voxels = int(counts[slices].sum())
     if ml.size == 0:
-        return {key: None for key in ("volume_ml", "mean_hu", "mean_ml_per_slice", "std", "min", "p25", "median", "p75", "max")} | {"slice_count": 0}
+        return {key: None for key in STATISTIC_KEYS} | {"slice_count": 0}
     p25, median, p75 = np.percentile(ml, [25, 50, 75])
+    per_slice = {"mean": ml.mean(), "std": ml.std(), "min": ml.min(), "p25": p25, "median": median,
+                 "p75": p75, "max": ml.max()}  # fmt: skip
     return {
-        "volume_ml": round(float(ml.sum()), 4),
-        "mean_hu": round(float(sums[slices].sum() / voxels), 3) if voxels else None,
-        "mean_ml_per_slice": round(float(ml.mean()), 4),
-        "std": round(float(ml.std()), 4),
-        "min": round(float(ml.min()), 4),
-        "p25": round(float(p25), 4),
-        "median": round(float(median), 4),
-        "p75": round(float(p75), 4),
-        "max": round(float(ml.max()), 4),
         "slice_count": int(slices.sum()),
+        "volume_ml": round_volume_ml(ml.sum()),
+        "hu_mean": round_hu(sums[slices].sum() / voxels) if voxels else None,
+        **{f"ml_per_slice_{name}": round_volume_ml(value) for name, value in per_slice.items()},
     }
 
 
@@ -77,11 +80,7 @@ def aggregate(tables: SliceTables, total: LabelMap | None, torso_only: bool) -> 
     return out
 
 
-AGGREGATED_COLUMNS = [
-    "region", "extremities", "tissue", "slice_count", "volume_ml", "mean_hu", "mean_ml_per_slice",
-    "std_ml_per_slice", "min_ml_per_slice", "p25_ml_per_slice", "median_ml_per_slice",
-    "p75_ml_per_slice", "max_ml_per_slice",
-]  # fmt: skip
+AGGREGATED_COLUMNS = ["region", "extremities", "tissue", *STATISTIC_KEYS]
 
 
 def aggregated_rows(with_ext: dict, without_ext: dict) -> list[list]:
@@ -89,7 +88,5 @@ def aggregated_rows(with_ext: dict, without_ext: dict) -> list[list]:
     for label, table in (("included", with_ext), ("excluded", without_ext)):
         for region, tissues in table.items():
             for tissue, s in tissues.items():
-                rows.append([region, label, tissue, s["slice_count"], s["volume_ml"], s["mean_hu"],
-                             s["mean_ml_per_slice"], s["std"], s["min"], s["p25"], s["median"],
-                             s["p75"], s["max"]])  # fmt: skip
+                rows.append([region, label, tissue, *(s[key] for key in STATISTIC_KEYS)])
     return rows

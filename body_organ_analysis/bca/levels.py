@@ -18,6 +18,7 @@ import numpy as np
 from body_organ_analysis.bca.aggregation import VERTEBRA_ORDER
 from body_organ_analysis.bca.slices import SliceTables
 from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.report.rounding import round_area_cm2, round_hu
 
 FIRST = "L3"
 HEIGHT_RANGE_M = (0.5, 2.5)
@@ -59,23 +60,19 @@ def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[
             "slice_index": z,
             "position_mm": round(float(tables.position_mm[z]), 2),
             "truncated": bool(present[0] == 0 or present[-1] == nz - 1),
-            "muscle_area_cm2": round(muscle, 3),
-            "muscle_mean_hu": _round(tables.mean_hu("muscle", True)[z]),
-            "sat_area_cm2": round(float(tables.area_cm2("sat", True)[z]), 3),
-            "vat_area_cm2": round(float(tables.area_cm2("vat", True)[z]), 3),
-            "imat_area_cm2": round(float(tables.area_cm2("imat", True)[z]), 3),
-            "smi_cm2_per_m2": round(muscle / height**2, 3) if height else None,
+            "muscle_area_cm2": round_area_cm2(muscle),
+            "muscle_hu_mean": round_hu(tables.mean_hu("muscle", True)[z]),
+            "sat_area_cm2": round_area_cm2(tables.area_cm2("sat", True)[z]),
+            "vat_area_cm2": round_area_cm2(tables.area_cm2("vat", True)[z]),
+            "imat_area_cm2": round_area_cm2(tables.area_cm2("imat", True)[z]),
+            "smi_cm2_per_m2": round_area_cm2(muscle / height**2) if height else None,
             "smi_missing_reason": reason,
         }
     return levels
 
 
-def _round(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 2)
-
-
 LEVEL_COLUMNS = [
-    "vertebra", "slice_index", "position_mm", "truncated", "muscle_area_cm2", "muscle_mean_hu",
+    "vertebra", "slice_index", "position_mm", "truncated", "muscle_area_cm2", "muscle_hu_mean",
     "sat_area_cm2", "vat_area_cm2", "imat_area_cm2", "smi_cm2_per_m2", "smi_missing_reason",
 ]  # fmt: skip
 

@@ -11,7 +11,7 @@ from body_organ_analysis.bca.findings import findings
 from body_organ_analysis.bca.levels import vertebral_levels
 from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import SliceTables, slice_tables
-from body_organ_analysis.bca.tissues import ALL_TISSUES, hu_windows, tissue_map
+from body_organ_analysis.bca.tissues import ALL_TISSUES, hu_windows, metal_voxels, tissue_map
 from body_organ_analysis.context import AnalysisContext
 from body_organ_analysis.labelmap import LabelMap
 
@@ -44,6 +44,8 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
         "tissues": list(ALL_TISSUES),
         "voxel_volume_ml": tables.voxel_ml,
         "pixel_area_cm2": tables.pixel_cm2,
+        "sd_convention": "population (ddof=0)",
+        "metal": metal_summary(metal_voxels(hu, regions, windows), tables.voxel_ml, windows["bone"][1]),
         "aggregated": aggregate(tables, total, torso_only=False),
         "aggregated_no_extremities": aggregate(tables, total, torso_only=True),
         "vertebral_levels": vertebral_levels(tables, total, ctx.ct.patient),
@@ -57,3 +59,10 @@ def tissue_windows(windows: dict[str, tuple[float, float]]) -> dict[str, list[fl
     from body_organ_analysis.bca.tissues import TISSUE_RULES
 
     return {tissue: list(windows[w]) for tissue, (_, w) in TISSUE_RULES.items() if w}
+
+
+def metal_summary(voxels: int, voxel_ml: float, above_hu: float) -> dict[str, Any]:
+    """Metal in the body (above the bone window): counted apart, never part of bone."""
+    from body_organ_analysis.report.rounding import round_volume_ml
+
+    return {"voxel_count": voxels, "volume_ml": round_volume_ml(voxels * voxel_ml), "above_hu": above_hu}

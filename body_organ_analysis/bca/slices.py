@@ -1,7 +1,9 @@
 """Per axial slice: volume (mL), cross-sectional area (cm^2) and mean HU of every tissue.
 
 One pass over the slices counts, with ``np.bincount``, the voxels and HU sums
-of every tissue (for all voxels and for the torso without extremities), the
+of every tissue (for all voxels, and for the torso alone: voxels that
+``body_parts`` labels ``torso``; head, arms, legs and unlabelled voxels are
+left out of the "without extremities" tables), the
 voxels of every body region and of every `total` structure. Everything later
 (aggregation, vertebral levels, findings, report) works from these tables.
 """
@@ -15,8 +17,9 @@ import numpy as np
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
+from body_organ_analysis.report.rounding import round_area_cm2, round_hu, round_volume_ml
 
-EXTREMITIES = ("right_leg", "left_leg", "right_arm", "left_arm")
+TORSO = "torso"  # the only body part counted "without extremities"
 N_TISSUE_CODES = 8  # 0 background + 7 tissue labels
 
 
@@ -28,7 +31,7 @@ class SliceTables:
     pixel_cm2: float
     counts: np.ndarray  # (nz, 8) voxels per tissue code, all voxels
     hu_sums: np.ndarray  # (nz, 8)
-    counts_torso: np.ndarray  # (nz, 8) without extremities
+    counts_torso: np.ndarray  # (nz, 8) torso only (body_parts "torso")
     hu_sums_torso: np.ndarray
     region_present: np.ndarray  # (nz, 12) bool: slice within the extent of each body region
     region_voxels: np.ndarray  # (12,) voxels of each body region
@@ -75,9 +78,12 @@ def slice_tables(
     axis = axial_axis(affine)
     spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
     nz = hu.shape[axis]
-    extremity = np.zeros(max(BODY_PARTS_LABELS) + 1, dtype=np.uint8)
+    # 0 for torso voxels, 1 for everything else (head, arms, legs, unlabelled, unknown ids)
+    parts_max = max(max(BODY_PARTS_LABELS), int(parts.data.max()) if parts.data.size else 0)
+    not_torso = np.ones(parts_max + 1, dtype=np.uint8)
     for label, name in BODY_PARTS_LABELS.items():
-        extremity[label] = name in EXTREMITIES
+        if name == TORSO:
+            not_torso[label] = 0
     codes = 2 * N_TISSUE_CODES
     counts = np.zeros(codes * nz, dtype=np.int64)
     sums = np.zeros(codes * nz, dtype=np.float64)
@@ -99,7 +105,7 @@ def slice_tables(
         where = tissue_block > 0  # only tissue voxels are counted
         z_block = z_index[block][:, None, None] if fortran else z_index[None, None, :]
         z = np.broadcast_to(z_block, tissue_block.shape)[where]
-        code = tissue_block[where].astype(np.int32) + N_TISSUE_CODES * extremity[parts_v[block][where]]
+        code = tissue_block[where].astype(np.int32) + N_TISSUE_CODES * not_torso[parts_v[block][where]]
         flat = code * nz + z
         counts += np.bincount(flat, minlength=codes * nz)
         sums += np.bincount(flat, weights=hu_v[block][where], minlength=codes * nz)
@@ -146,7 +152,7 @@ def extents(labels: np.ndarray, axis: int, count: int, nz: int) -> np.ndarray:
 def slice_sheet_rows(tables: SliceTables, torso_only: bool) -> tuple[list[str], list[list]]:
     columns = ["slice_index", "position_mm"]
     for tissue in ALL_TISSUES:
-        columns += [f"{tissue}_volume_ml", f"{tissue}_area_cm2", f"{tissue}_mean_hu"]
+        columns += [f"{tissue}_volume_ml", f"{tissue}_area_cm2", f"{tissue}_hu_mean"]
     series = []
     for tissue in ALL_TISSUES:
         series += [
@@ -158,6 +164,7 @@ def slice_sheet_rows(tables: SliceTables, torso_only: bool) -> tuple[list[str], 
     rows = []
     for row in matrix:
         values: list = [int(row[0]), round(float(row[1]), 2)]
-        values += [None if np.isnan(v) else round(float(v), 4) for v in row[2:]]
+        for volume, area, hu in row[2:].reshape(-1, 3):
+            values += [round_volume_ml(volume), round_area_cm2(area), round_hu(hu)]
         rows.append(values)
     return columns, rows

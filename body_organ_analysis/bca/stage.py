@@ -3,7 +3,9 @@
 Reads ``body_regions`` and ``body_parts`` (run, supplied, or made here by the
 threshold engine when absent) and ``total`` when present; writes
 ``tissues.nii.gz``, ``bca-measurements.json``, the ``bca-*`` workbook sheets
-and ``report.pdf``.
+and ``report.pdf``. Supplied body maps are used as given: the clean-up of the
+networks' output (models/bca_inference.py) is not applied to them. Maps made
+here are measured like every other label map (structure-measurements.json).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.report.provenance import run_provenance, with_provenance
 from body_organ_analysis.report.workbook import Sheet
 
 MEASUREMENTS_NAME = "bca-measurements.json"
@@ -32,6 +35,10 @@ def ensure_body_maps(ctx: AnalysisContext) -> None:
             ctx.output.write_labelmap(label_map.model, label_map)
             ctx.model_records[label_map.model] = {"origin": "threshold", "engine": "threshold",
                                                   "approximate": True}  # fmt: skip
+    from body_organ_analysis.measure.stage import measure_added_maps
+
+    with ctx.step("structure statistics (threshold body maps)"):
+        measure_added_maps(ctx, missing)
 
 
 def run(ctx: AnalysisContext) -> None:
@@ -41,11 +48,14 @@ def run(ctx: AnalysisContext) -> None:
     ensure_body_maps(ctx)
     with ctx.step("bca measurements"):
         document, tissues, tables = measure_body_composition(ctx)
+    provenance = run_provenance(ctx.labelmaps, ctx.model_records)
+    document = with_provenance(document, provenance)
     with ctx.step("bca write"):
         ctx.output.write_labelmap("tissues", tissues)
         ctx.results["bca"] = document
         ctx.output.write_json(MEASUREMENTS_NAME, document)
         ctx.sheets.extend(bca_sheets(document, tables))
+        ctx.info.update(provenance.info_rows())
         ctx.info.update(bca_info(document))
     if document["approximate"]:
         ctx.warn("body composition comes from the weights-free threshold engine: values are approximate")
@@ -77,6 +87,7 @@ def bca_info(document: dict[str, Any]) -> dict[str, Any]:
         "bca_engine": document["engine"],
         "bca_approximate": document["approximate"],
         "bca_examined_region": document["examined_region"],
+        "bca_metal_volume_ml": document["metal"]["volume_ml"],
     }
     l3 = document["vertebral_levels"].get("L3")
     if l3:

@@ -1,9 +1,12 @@
 """Tissues from body regions and HU windows (``tissues.nii.gz``).
 
-muscle: muscle HU window inside the muscle region; bone: the bone region;
-SAT/VAT/IMAT/PAT/EAT: fat HU window inside subcutaneous tissue, abdominal
-cavity, muscle, mediastinum and pericardium. TAT (total adipose tissue) is
-the sum of the fat tissues and has no label of its own.
+muscle: muscle HU window inside the muscle region; bone: bone HU window
+(-1000..3000 HU by default, as the reference tool) inside the bone region, so
+metal (implants, above the window) never raises the bone's HU; SAT/VAT/IMAT/
+PAT/EAT: fat HU window inside subcutaneous tissue, abdominal cavity, muscle,
+mediastinum and pericardium. TAT (total adipose tissue) is the sum of the fat
+tissues and has no label of its own. Metal (body voxels above the bone window)
+is counted by :func:`metal_voxels` and reported on its own.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ ALL_TISSUES = ("muscle", "bone", "sat", "vat", "imat", "pat", "eat", "tat")
 DEFAULT_HU_WINDOWS: dict[str, tuple[float, float]] = {
     "muscle": (-29.0, 150.0),
     "fat": (-190.0, -30.0),
+    "bone": (-1000.0, 3000.0),  # the reference tool's range; above it is metal
 }
-# tissue -> (body region, HU window name or None for "every voxel of the region")
+# tissue -> (body region, HU window name)
 TISSUE_RULES: dict[str, tuple[str, str | None]] = {
     "muscle": ("muscle", "muscle"),
-    "bone": ("bones", None),
+    "bone": ("bones", "bone"),
     "sat": ("subcutaneous_tissue", "fat"),
     "vat": ("abdominal_cavity", "fat"),
     "imat": ("muscle", "fat"),
@@ -49,25 +53,36 @@ def hu_windows(overrides: Mapping[str, tuple[float, float]] | None = None) -> di
     return windows
 
 
+WINDOW_CLASSES = ("muscle", "fat", "bone")  # window class 1, 2, 3 (0: in none)
+
+
 def tissue_map(
     hu: np.ndarray, regions: LabelMap, windows: Mapping[str, tuple[float, float]], affine: np.ndarray
 ) -> LabelMap:
     """The tissues label map on the CT grid."""
     region_ids = {name: label for label, name in BODY_REGIONS_LABELS.items()}
-    # lookup (region id, window class) -> tissue: one pass over the volume
-    window_class = np.zeros_like(hu, dtype=np.uint8)  # 0 none, 1 muscle, 2 fat window; hu's memory order
-    low, high = windows["muscle"]
-    window_class[(hu >= low) & (hu <= high)] = 1
-    low, high = windows["fat"]
-    window_class[(hu >= low) & (hu <= high)] = 2
-    lut = np.zeros((max(region_ids.values()) + 1, 3), dtype=np.uint8)
+    # lookup (region id, window class) -> tissue: one pass over the volume. The bone window
+    # is applied only in the bone region (it overlaps the others), via its own lookup column.
+    classes = len(WINDOW_CLASSES) + 1
+    window_class = np.zeros_like(hu, dtype=np.uint8)  # hu's memory order
+    in_bone_window = (hu >= windows["bone"][0]) & (hu <= windows["bone"][1])
+    window_class[in_bone_window] = 3
+    for index, name in ((1, "muscle"), (2, "fat")):
+        low, high = windows[name]
+        window_class[(hu >= low) & (hu <= high)] = index
+    lut = np.zeros((max(region_ids.values()) + 1, classes), dtype=np.uint8)
     for tissue, (region, window) in TISSUE_RULES.items():
         row = region_ids[region]
-        if window is None:
-            lut[row, :] = TISSUE_IDS[tissue]
+        if window == "bone":  # every voxel of the region inside the bone window (classes 1-3)
+            lut[row, 1:] = TISSUE_IDS[tissue]
         else:
-            lut[row, 1 if window == "muscle" else 2] = TISSUE_IDS[tissue]
-    window_class += regions.data.astype(np.uint8, copy=False) * np.uint8(3)  # region * 3 + window class
+            lut[row, 1 + WINDOW_CLASSES.index(window)] = TISSUE_IDS[tissue]
+    window_class += regions.data.astype(np.uint8, copy=False) * np.uint8(classes)  # region * 4 + class
     data = lut.ravel()[window_class]
     return LabelMap(data, affine.copy(), TISSUE_LABELS, "tissues", origin="derived",
                     details={"hu_windows": {k: list(v) for k, v in windows.items()}})  # fmt: skip
+
+
+def metal_voxels(hu: np.ndarray, regions: LabelMap, windows: Mapping[str, tuple[float, float]]) -> int:
+    """Body voxels above the bone window (metal: implants, wires, dental fillings)."""
+    return int(np.count_nonzero((hu > windows["bone"][1]) & (regions.data > 0)))

@@ -7,7 +7,10 @@ ROI of one vertebra (a ``vertebrae_*`` label of ``total``), built from its mask:
    extent (the posterior elements and pedicles lie behind it), then the
    largest connected piece of what remains (the body);
 3. keep the middle half of its cranio-caudal extent (away from the endplates).
-The bone density is the mean HU (and SD) of the voxels left. Directions come
+The bone density is the mean HU (and population SD) of the voxels left, with a
+quality flag ("check" and the reasons) when the ROI is heterogeneous (SD above
+``MAX_SD_HU``), small, shares its slices with a neighbouring vertebra, or the
+vertebra is cut by the scan edge. Directions come
 from the affine (RAS), so any voxel order works. L1 is the level used in the
 literature (e.g. Pickhardt et al., Ann Intern Med 2013) and goes to the info
 sheet.
@@ -21,11 +24,16 @@ import numpy as np
 from scipy import ndimage
 
 from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.report.rounding import round_hu, round_volume_ml
 
 CORTEX_MARGIN_MM = 3.0
 BODY_FRACTION = 0.3
 CRANIOCAUDAL_KEEP = (0.25, 0.75)
 REFERENCE_LEVEL = "vertebrae_L1"
+MAX_SD_HU = 60.0  # trabecular bone of a sound ROI varies far less
+MIN_ROI_ML = 0.5
+HEAD_TO_FEET = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 7)]
+HEAD_TO_FEET += ["S1"]
 
 
 def _axis_towards(affine: np.ndarray, ras_axis: int) -> tuple[int, float]:
@@ -79,25 +87,68 @@ def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return roi
 
 
+def _vertebra_order(name: str) -> int:
+    level = name.removeprefix("vertebrae_")
+    return HEAD_TO_FEET.index(level) if level in HEAD_TO_FEET else len(HEAD_TO_FEET)
+
+
+def _quality(total: LabelMap, roi: np.ndarray, mask: np.ndarray, label: int,
+             vertebra_ids: set[int], entry: dict[str, Any]) -> list[str]:  # fmt: skip
+    """Reasons to distrust a vertebra's value (empty: none found)."""
+    reasons = []
+    if entry["hu_std"] is not None and entry["hu_std"] > MAX_SD_HU:
+        reasons.append(f"heterogeneous ROI: SD {entry['hu_std']:.0f} HU > {MAX_SD_HU:.0f} HU "
+                       "(cortex, endplate, metal or a fracture inside it)")  # fmt: skip
+    if entry["roi_volume_ml"] < MIN_ROI_ML:
+        reasons.append(f"small ROI ({entry['roi_volume_ml']:.2g} mL < {MIN_ROI_ML:g} mL)")
+    si_axis, _ = _axis_towards(total.affine, 2)
+    other = np.moveaxis(roi, si_axis, 0).any(axis=(1, 2))
+    slab = np.compress(other, total.data, axis=si_axis)
+    neighbours = (set(np.unique(slab).tolist()) & vertebra_ids) - {label}
+    if neighbours:
+        names = ", ".join(sorted(total.labels[i].removeprefix("vertebrae_") for i in neighbours))
+        reasons.append(f"the ROI's slices also hold {names}: the vertebrae overlap along the "
+                       "head-feet axis (tilted spine or segmentation error)")  # fmt: skip
+    levels = np.flatnonzero(np.moveaxis(mask, si_axis, 0).any(axis=(1, 2)))
+    if levels[0] == 0 or levels[-1] == mask.shape[si_axis] - 1:
+        reasons.append("the vertebra is cut by the edge of the scan")
+    return reasons
+
+
 def bone_density(ct: np.ndarray, total: LabelMap | None) -> dict[str, Any]:
-    """{vertebra: {hu_mean, hu_std, roi_voxel_count, roi_volume_ml, reason}} for vertebrae present."""
+    """The ``bone-density.json`` document.
+
+    ``vertebrae``: {vertebra: {hu_mean, hu_std, roi_voxel_count, roi_volume_ml, quality,
+    quality_reasons, reason}} head to feet, for the vertebrae present; ``reason`` (top
+    level) says why there is none. ``quality`` is "ok", "check" (a value with reasons to
+    distrust it) or "not measured".
+    """
+    document: dict[str, Any] = {"reference_level": REFERENCE_LEVEL, "sd_convention": "population (ddof=0)",
+                                "vertebrae": {}, "reason": None}  # fmt: skip
     if total is None:
-        return {}
+        document["reason"] = "the 'total' model did not run: no vertebrae to measure"
+        return document
     voxel_ml = float(np.prod(np.sqrt((total.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
     present = set(np.unique(total.data).tolist())
-    result: dict[str, Any] = {}
     names = [n for _, n in sorted(total.labels.items()) if n.startswith("vertebrae_")]
-    for name in sorted(names, key=lambda n: (n != REFERENCE_LEVEL, names.index(n))):
+    vertebra_ids = {total.ids_by_name[n] for n in names}
+    for name in sorted(names, key=_vertebra_order):
         label = total.ids_by_name[name]
         if label not in present:
             continue
-        roi = trabecular_roi(total.data == label, total.affine)
+        mask = total.data == label
+        roi = trabecular_roi(mask, total.affine)
         values = ct[roi].astype(np.float64)
         entry: dict[str, Any] = {"hu_mean": None, "hu_std": None, "roi_voxel_count": int(values.size),
-                                 "roi_volume_ml": values.size * voxel_ml, "reason": None}  # fmt: skip
+                                 "roi_volume_ml": round_volume_ml(values.size * voxel_ml), "quality": "not measured",
+                                 "quality_reasons": [], "reason": None}  # fmt: skip
         if values.size == 0:
             entry["reason"] = "the vertebra is too small for a trabecular ROI after removing the cortex"
         else:
-            entry.update(hu_mean=float(values.mean()), hu_std=float(values.std()))
-        result[name] = entry
-    return result
+            entry.update(hu_mean=round_hu(values.mean()), hu_std=round_hu(values.std()))
+            entry["quality_reasons"] = _quality(total, roi, mask, label, vertebra_ids, entry)
+            entry["quality"] = "check" if entry["quality_reasons"] else "ok"
+        document["vertebrae"][name] = entry
+    if not document["vertebrae"]:
+        document["reason"] = "no vertebra in the 'total' map"
+    return document

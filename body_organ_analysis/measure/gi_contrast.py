@@ -77,12 +77,14 @@ def predict_gi_contrast(ct_image: Any, labelmaps: dict[str, LabelMap]) -> dict[s
         if error.name not in (None, "boa_contrast", "boa_contrast.ml"):
             return not_predicted(f"boa-contrast is installed but needs {error.name!r}, which is not")
         return not_predicted(
-            "boa-contrast is not installed (optional: pip install --no-deps boa-contrast==0.1.5 "
-            "in an environment that meets its pins)"
+            "not installed, and not installable here: GI contrast needs the reference tool's boa-contrast "
+            "models, which cannot be installed beside this tool (they need scikit-learn <= 1.3, "
+            "numpy < 2 and torch < 2.6); nothing to do, the other results are complete"
         )
     except Exception as error:
-        return not_predicted(f"boa-contrast's models cannot be loaded here ({type(error).__name__}); "
-                             "they need scikit-learn <= 1.3")  # fmt: skip
+        return not_predicted(f"not available: boa-contrast is installed but its models cannot be loaded "
+                             f"({type(error).__name__}; they were pickled with scikit-learn <= 1.3, which "
+                             "this tool does not use); the other results are complete")  # fmt: skip
     import nibabel as nib
 
     combined, region_ids = boa_contrast_map(labelmaps)

@@ -50,7 +50,12 @@ def info_rows(
     total = structures.get("total", {})
     for name in CNR_ROWS:
         rows[f"cnr_{name}"] = (total.get(name) or {}).get("cnr")
-    rows["bone_density_l1_hu"] = (bone_density.get("vertebrae_L1") or {}).get("hu_mean")
+    l1 = bone_density.get("vertebrae", {}).get("vertebrae_L1") or {}
+    rows["bone_density_l1_hu"] = l1.get("hu_mean")
+    rows["bone_density_l1_quality"] = l1.get("quality", "not measured")
+    if l1.get("quality_reasons") or not l1:
+        rows["bone_density_l1_quality_reasons"] = "; ".join(l1.get("quality_reasons") or []) or (
+            l1.get("reason") or bone_density.get("reason") or "L1 is not in the scan")
     rows["contrast_phase"] = contrast.get("phase")
     rows["contrast_phase_probability"] = contrast.get("probability")
     rows["contrast_pi_time_s"] = contrast.get("pi_time_s")

@@ -38,8 +38,13 @@ def segment_models(
     for spec in specs:
         if spec.name not in sources:
             continue
-        with ctx.step(f"segment {spec.name}"):
-            label_map, record = _obtain(ctx, spec, sources[spec.name], previous_manifest)
+        if sources[spec.name] == "supplied":  # nothing is segmented: say so, not "segmented in 0.0 s"
+            label_map, record = _obtain(ctx, spec, "supplied", previous_manifest)
+            log.info("%s: supplied with --segmentation (not segmented)", spec.name)
+            ctx.timings_s[f"segment {spec.name}"] = 0.0
+        else:
+            with ctx.step(f"segment {spec.name}"):
+                label_map, record = _obtain(ctx, spec, sources[spec.name], previous_manifest)
         ctx.labelmaps[spec.name] = label_map
         record["total_time_s"] = ctx.timings_s[f"segment {spec.name}"]
         record["settings"] = ctx.settings.result_affecting()

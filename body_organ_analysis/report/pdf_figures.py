@@ -142,10 +142,11 @@ def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_pos
         bottom = bottom + area
     for name, z_mm in level_positions.items():
         ax.axhline(z_mm, color=theme.grid, lw=0.6, ls="--")
-        ax.text(float(bottom.max()) * 1.01, z_mm, name, fontsize=6, va="center")
+        ax.text(1.01, z_mm, name, fontsize=6, va="center", transform=ax.get_yaxis_transform())
     ax.set_xlabel("cross-sectional area per slice (cm²)")
     ax.set_ylabel("slice position (mm)")
     ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    _tissue_legend(fig)
     return _png(fig)
 
 
@@ -172,6 +173,7 @@ def axial_figure(vol: RasVolumes, theme: Theme, count: int = 5) -> bytes:
             if column == 0:
                 ax.set_ylabel(title, fontsize=7)
     fig.subplots_adjust(wspace=0.03, hspace=0.05)
+    _row_legends(axes, rows, picks)
     return _png(fig)
 
 
@@ -186,8 +188,9 @@ def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
     """Coronal projections (share of each tissue along the front-back axis) and area per slice."""
     plt = _pyplot(theme)
     shown = ("muscle", "sat", "vat", "imat")
-    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(7.2, 3.0),
-                             gridspec_kw={"width_ratios": [1] * len(shown) + [1.3]})  # fmt: skip
+    fig, panels = plt.subplot_mosaic([list(shown), ["area"] * len(shown)], figsize=(7.2, 3.8),
+                                     gridspec_kw={"height_ratios": [1.0, 1.1], "hspace": 0.3, "wspace": 0.08})
+    axes = [panels[t] for t in shown] + [panels["area"]]
     sx, _, sz = vol.spacing
     for ax, tissue in zip(axes, shown):
         label = [k for k, v in TISSUE_LABELS.items() if v == tissue][0]
@@ -201,5 +204,61 @@ def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
     image = ax.imshow(matrix.T, aspect="auto", cmap="viridis", interpolation="nearest", origin="lower")
     ax.set_xticks(range(len(ALL_TISSUES)), [t.upper() for t in ALL_TISSUES], rotation=90, fontsize=6)
     ax.set_ylabel("slice index")
-    fig.colorbar(image, ax=ax, fraction=0.08, label="cm² per slice")
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="cm² per slice")
+    _projection_colourbar(fig, axes[: len(shown)])
     return _png(fig)
+
+
+# ---------------------------------------------------------------- legends (no orientation logic below)
+
+
+def _patches(names: list[str], colours: list[str]):
+    from matplotlib.patches import Patch
+
+    return [Patch(facecolor=c, edgecolor="none", label=n) for n, c in zip(names, colours)]
+
+
+def _tissue_legend(fig) -> None:
+    """Legend of the tissue overlay of the coronal and sagittal views."""
+    names = [TISSUE_LABELS[i].upper() for i in sorted(TISSUE_LABELS)]
+    fig.legend(handles=_patches(names, TISSUE_COLOUR_LIST), loc="lower left", bbox_to_anchor=(0.02, -0.06),
+               ncol=len(names), fontsize=6, frameon=False, title="overlay", title_fontsize=6,
+               handlelength=1.0, columnspacing=0.8)  # fmt: skip
+
+
+def _row_legends(axes, rows, picks, most: int = 14) -> None:
+    """A legend right of each row of axial panels: the labels of that row shown in its slices."""
+    from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
+
+    for row, (title, labels, colours) in enumerate(rows):
+        shown = np.unique(labels[..., picks]) if labels.ndim == 3 else np.unique(labels)
+        shown = [int(v) for v in shown if v > 0]
+        if title == "tissues":
+            names = {i: n.upper() for i, n in TISSUE_LABELS.items()}
+        elif title == "body regions":
+            names = dict(BODY_REGIONS_LABELS)
+        else:  # total: the largest structures of the shown slices
+            from body_organ_analysis.models.registry import get_model
+
+            names = get_model("total").labels()
+            counts = np.bincount(labels[..., picks].ravel(), minlength=max(shown, default=0) + 1)
+            shown = sorted(shown, key=lambda i: -counts[i])[:most]
+        handles = _patches([str(names.get(i, f"label {i}")).replace("_", " ") for i in shown],
+                           [colours[(i - 1) % len(colours)] for i in shown])  # fmt: skip
+        if handles:
+            axes[row, -1].legend(handles=handles, loc="center left", bbox_to_anchor=(1.03, 0.5), fontsize=5,
+                                 frameon=False, ncol=1 if len(handles) <= 8 else 2, handlelength=1.0,
+                                 columnspacing=0.6, labelspacing=0.2)  # fmt: skip
+
+
+def _projection_colourbar(fig, axes) -> None:
+    """One colour scale for the four projections, with its meaning."""
+    images = [ax.images[0] for ax in axes if ax.images]
+    if not images:
+        return
+    top = max(float(np.max(image.get_array())) for image in images)
+    for image in images:
+        image.set_clim(0, max(top, 1))
+    bar = fig.colorbar(images[0], ax=list(axes), fraction=0.02, pad=0.01)
+    bar.set_label("voxels along the front-back axis", fontsize=6)
+    bar.ax.tick_params(labelsize=6)

@@ -2,7 +2,7 @@
 
 Rendered with numpy and written with matplotlib's image writer (no figure, no
 X server). The CT is shown in a soft-tissue window (W 400, L 40); each label
-is blended in its own colour (``label_colour``) at ``OVERLAY_ALPHA``. Both views
+is blended in its own colour (``label_colour``, the PDF's colours) at ``OVERLAY_ALPHA``. Both views
 cut through the centre of the labelled voxels, are shown in radiological
 convention (patient's right on the image's left, head up) and resampled to
 square pixels of ``PIXEL_MM``.
@@ -18,17 +18,16 @@ from scipy import ndimage
 
 WINDOW_HU = (-160.0, 240.0)
 OVERLAY_ALPHA = 0.5
-PIXEL_MM = 1.0
+PIXEL_MM = 0.5  # a 40 cm field of view becomes 800 pixels
 GAP_PIXELS = 4
 
 
 def label_colour(label: int) -> tuple[int, int, int]:
-    """A fixed, saturated colour per label id (golden-angle hues)."""
-    import colorsys
+    """The colour of a label id: matplotlib's tab20 cycle, as the label overlays of the PDF report."""
+    from matplotlib import colormaps
 
-    hue = (label * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.9, 1.0)
-    return int(r * 255), int(g * 255), int(b * 255)
+    r, g, b, _ = colormaps["tab20"]((label - 1) % 20)
+    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
 
 
 def _to_ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""The Excel workbook ``output.xlsx``: one sheet per table, units in headers."""
+"""The Excel workbook ``output.xlsx``: one sheet per table, units in headers.
+
+Each sheet: bold header row, frozen; columns as wide as their widest cell (within
+``MIN_WIDTH``..``MAX_WIDTH`` characters). On the ``info`` sheet the provenance
+rows (stand-in weights, threshold engine) are red when they warn.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 WORKBOOK_NAME = "output.xlsx"
+MIN_WIDTH, MAX_WIDTH = 8, 80
 
 
 @dataclass
@@ -40,13 +46,36 @@ def write_workbook(path: Path, sheets: Sequence[Sheet]) -> None:
         worksheet.append(list(sheet.columns))
         for cell in worksheet[1]:
             cell.font = Font(bold=True)
+        widths = [len(str(column)) for column in sheet.columns]
         for row in sheet.rows:
-            worksheet.append([_cell_value(v) for v in row])
+            values = [_cell_value(v) for v in row]
+            worksheet.append(values)
+            widths = [max(w, len(_shown(v))) for w, v in zip(widths, values)]
         worksheet.freeze_panes = "A2"
-        for index, column in enumerate(sheet.columns, start=1):
+        for index, width in enumerate(widths, start=1):
             letter = worksheet.cell(row=1, column=index).column_letter
-            worksheet.column_dimensions[letter].width = max(10, min(40, len(str(column)) + 2))
+            worksheet.column_dimensions[letter].width = max(MIN_WIDTH, min(MAX_WIDTH, width + 2))
+        if sheet.name == "info":
+            _mark_provenance(worksheet)
     workbook.save(path)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _mark_provenance(worksheet) -> None:
+    """Red, bold provenance rows when the results come from stand-in weights or the threshold engine."""
+    from openpyxl.styles import Font
+
+    rows = {row[0].value: row for row in worksheet.iter_rows(min_row=2)}
+    warn = any(rows.get(key) and rows[key][1].value is True
+               for key in ("provenance_stand_in_weights", "provenance_approximate"))  # fmt: skip
+    if warn and "provenance" in rows:
+        for cell in rows["provenance"]:
+            cell.font = Font(bold=True, color="C00000")
 
 
 def _cell_value(value: Any) -> Any:

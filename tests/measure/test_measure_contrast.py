@@ -94,6 +94,7 @@ def test_gi_contrast_without_boa_contrast_says_why(monkeypatch, ct_and_total):
     monkeypatch.setitem(sys.modules, "boa_contrast", None)  # import fails
     result = predict_gi_contrast(None, {"total": LabelMap(seg, affine, TOTAL, "total")})
     assert result["gi_contrast"] is None and "not installed" in result["reason"]
+    assert "pip install" not in result["reason"]  # no step that cannot succeed
     assert "did not run" in predict_gi_contrast(None, {})["reason"]
 
 

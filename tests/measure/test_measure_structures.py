@@ -27,8 +27,10 @@ def independent_entry(ct: np.ndarray, mask: np.ndarray) -> dict:
 
 def test_every_value_matches_a_mask_per_label(analyzed, ct_and_total):
     ct, seg, _ = ct_and_total
-    measured = read_json(analyzed / "total-measurements.json")
-    assert list(measured) == ["total"]
+    measured = read_json(analyzed / "structure-measurements.json")
+    assert list(measured) == ["total", "provenance"]
+    assert measured["provenance"] == {"stand_in": False, "approximate": False, "stand_in_models": [],
+                                      "approximate_models": [], "text": ""}  # a supplied map  # fmt: skip
     names = class_map["total"]
     assert list(measured["total"]) == [names[i] for i in sorted(names)]  # exactly the model's labels
     present_ids = set(np.unique(seg).tolist()) - {0}
@@ -44,13 +46,15 @@ def test_every_value_matches_a_mask_per_label(analyzed, ct_and_total):
         for key, value in expected.items():
             if isinstance(value, bool):
                 assert entry[key] is value, (name, key)
-            else:
-                assert entry[key] == pytest.approx(value, rel=1e-12, abs=1e-9), (name, key)
+            elif key == "volume_ml":  # 0.1 mL, or 3 significant digits when finer
+                assert entry[key] == pytest.approx(value, abs=0.05 + 1e-9, rel=0.005), (name, key)
+            else:  # HU to 0.1
+                assert entry[key] == pytest.approx(value, abs=0.05 + 1e-9), (name, key)
 
 
 def test_truncation_flags_on_real_data(analyzed, ct_and_total):
     _, seg, _ = ct_and_total
-    measured = read_json(analyzed / "total-measurements.json")["total"]
+    measured = read_json(analyzed / "structure-measurements.json")["total"]
     flagged = {n for n, e in measured.items() if e["truncated"]}
     inside = {n for n, e in measured.items() if e["present"] and not e["truncated"]}
     assert flagged and inside  # the crop cuts some structures and not others

@@ -47,7 +47,7 @@ def test_delivered_to_folder_and_smb(services, delivered):
     assert len(relative.parts) == 3 and relative.parts[1] == "20221208_ev1"  # sanitised, inside
     files = {p.name for p in dirs[0].iterdir()}
     assert {"total.nii.gz", "total.labels.json", "manifest.json", "image.nii.gz", "report.pdf",
-            "total-measurements.json", "bca-measurements.json"} <= files
+            "structure-measurements.json", "bca-measurements.json"} <= files
     manifest = json.loads((dirs[0] / "manifest.json").read_text())
     assert manifest["input"]["shape"][2] == 20
     smb_dir = services.samba.share_dir / "boa" / relative
@@ -104,7 +104,7 @@ def test_dicom_outputs_retrievable_by_dicomweb(services, delivered, pacs):
 
     result = result_dirs(services.root / "results", delivered["series_uid"])[0]
     # the worker runs total+bca (threshold engine): both measurement files and the report, every job
-    for name in ("total-measurements.json", "bca-measurements.json", "report.pdf"):
+    for name in ("structure-measurements.json", "bca-measurements.json", "report.pdf"):
         assert (result / name).is_file(), name
     label_maps = sorted(p.name[: -len(".labels.json")] for p in result.glob("*.labels.json")
                         if (result / p.name.replace(".labels.json", ".nii.gz")).is_file())

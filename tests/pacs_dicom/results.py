@@ -21,15 +21,15 @@ BCA_DOCUMENT = {
     "examined_region": "abdomen",
     "tissues": ["muscle", "bone", "sat", "vat", "imat", "pat", "eat", "tat"],
     "aggregated": {
-        "whole_scan": {"muscle": {"volume_ml": 812.5, "mean_hu": 41.2}, "sat": {"volume_ml": 1402.0, "mean_hu": -98.7}},
-        "abdominal_cavity": {"vat": {"volume_ml": 955.25, "mean_hu": -91.0}},
-        "vertebrae_L1": {"imat": {"volume_ml": 12.5, "mean_hu": None}},
+        "whole_scan": {"muscle": {"volume_ml": 812.5, "hu_mean": 41.2}, "sat": {"volume_ml": 1402.0, "hu_mean": -98.7}},
+        "abdominal_cavity": {"vat": {"volume_ml": 955.25, "hu_mean": -91.0}},
+        "vertebrae_L1": {"imat": {"volume_ml": 12.5, "hu_mean": None}},
     },
     "aggregated_no_extremities": {},
     "vertebral_levels": {
-        "L1": {"slice_index": 3, "muscle_area_cm2": 120.5, "muscle_mean_hu": 38.0, "sat_area_cm2": 150.25,
+        "L1": {"slice_index": 3, "muscle_area_cm2": 120.5, "muscle_hu_mean": 38.0, "sat_area_cm2": 150.25,
                "vat_area_cm2": 99.0, "imat_area_cm2": 4.5, "smi_cm2_per_m2": None, "smi_missing_reason": "no height"},
-        "L3": {"slice_index": 12, "muscle_area_cm2": 140.75, "muscle_mean_hu": 40.5, "sat_area_cm2": 180.0,
+        "L3": {"slice_index": 12, "muscle_area_cm2": 140.75, "muscle_hu_mean": 40.5, "sat_area_cm2": 180.0,
                "vat_area_cm2": 110.5, "imat_area_cm2": 5.25, "smi_cm2_per_m2": None, "smi_missing_reason": "no height"},
     },
     "findings": {"cavity_volumes_ml": {}, "breast_implants": []},
@@ -71,6 +71,6 @@ def minimal_pdf() -> bytes:
 
 def complete_result_folder(result_dir: Path) -> None:
     """Add the measurement JSON files and report.pdf to an analyze() output folder."""
-    (result_dir / "total-measurements.json").write_text(json.dumps(organ_measurements(result_dir)))
+    (result_dir / "structure-measurements.json").write_text(json.dumps(organ_measurements(result_dir)))
     (result_dir / "bca-measurements.json").write_text(json.dumps(BCA_DOCUMENT))
     (result_dir / "report.pdf").write_bytes(minimal_pdf())

@@ -164,7 +164,7 @@ def test_sr_reports_organs_tissues_and_levels(outputs, result_dir: Path) -> None
     assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
     assert ds.StudyInstanceUID == outputs["SEG"].StudyInstanceUID
     report = hd.sr.Comprehensive3DSR.from_dataset(ds).content
-    organs = json.loads((result_dir / "total-measurements.json").read_text())["total"]
+    organs = json.loads((result_dir / "structure-measurements.json").read_text())["total"]
     present = {name for name, values in organs.items() if values["present"]}
     seg = outputs["SEG"]
     segment_labels = {item.SegmentNumber: item.SegmentLabel for item in seg.SegmentSequence}

@@ -25,7 +25,7 @@ from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
 log = logging.getLogger("body_organ_analysis")
 
 REPORT_PDF = "report.pdf"
-ORGAN_MEASUREMENTS = "total-measurements.json"
+ORGAN_MEASUREMENTS = "structure-measurements.json"
 BCA_MEASUREMENTS = "bca-measurements.json"
 MANIFEST = "manifest.json"
 LABELS_SUFFIX = ".labels.json"

@@ -1,6 +1,6 @@
 """TID 1500 measurement report (Comprehensive 3D SR) with the key numbers.
 
-- organ volumes and mean densities (``total-measurements.json``), one TID 1411
+- organ volumes and mean densities (``structure-measurements.json``), one TID 1411
   group per segment, referencing its DICOM-SEG segment (TID 1501 when the
   structure has no segment in a SEG);
 - tissue volumes and mean densities per region (``bca-measurements.json``
@@ -21,6 +21,7 @@ from pydicom.sr.codedict import codes
 from body_organ_analysis.pacs.dicom_outputs.codes import code_for
 from body_organ_analysis.pacs.dicom_outputs.seg import TOOL_NAME, SegmentRecord
 from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
+from body_organ_analysis.report.provenance import PROVENANCE_KEY
 
 VOLUME = codes.SCT.Volume
 AREA = codes.SCT.Area
@@ -119,6 +120,8 @@ def _organ_groups(
     series = hd.sr.SourceSeriesForSegmentation(str(sources[0].SeriesInstanceUID))
     groups: list = []
     for model, structures in measurements.items():
+        if model == PROVENANCE_KEY:  # not a model: where the numbers come from
+            continue
         for structure, values in (structures or {}).items():
             code = code_for(structure)
             volume = _number((values or {}).get("volume_ml"))
@@ -169,7 +172,7 @@ def _tissue_groups(aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr
             fields = _group_fields(
                 uids, ("tissue", region, tissue), f"{tissue} in {region}", code.type,
                 _sites(code.region, region), algorithm,
-                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("mean_hu")),
+                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("hu_mean")),
             )
             groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups
@@ -188,7 +191,7 @@ def _level_groups(levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.Algo
             fields = _group_fields(
                 uids, ("level", level, tissue), f"{tissue} at {level}", code.type,
                 _sites(code.region, f"vertebrae_{level}"), algorithm,
-                hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM), _number(values.get(f"{tissue}_mean_hu")),
+                hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM), _number(values.get(f"{tissue}_hu_mean")),
             )
             groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups
