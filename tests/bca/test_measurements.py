@@ -34,7 +34,8 @@ def test_tissue_map_follows_the_rules(small_ct, measured):
     np.testing.assert_array_equal(tis == TISSUE_IDS["sat"], fat & (reg == REGION_IDS["subcutaneous_tissue"]))
     np.testing.assert_array_equal(tis == TISSUE_IDS["muscle"], (hu >= -29) & (hu <= 150) & (reg == REGION_IDS["muscle"]))
     np.testing.assert_array_equal(tis == TISSUE_IDS["imat"], fat & (reg == REGION_IDS["muscle"]))
-    np.testing.assert_array_equal(tis == TISSUE_IDS["bone"], reg == REGION_IDS["bones"])
+    bone_window = (hu >= -1000) & (hu <= 3000)
+    np.testing.assert_array_equal(tis == TISSUE_IDS["bone"], bone_window & (reg == REGION_IDS["bones"]))
 
 
 def test_custom_hu_window_changes_the_tissue(small_ct, measured):
@@ -76,14 +77,15 @@ def test_aggregation_matches_numpy(small_ct, small_total, measured):
     mask = tissues.data == TISSUE_IDS["muscle"]
     per_slice_ml = mask.sum(axis=(0, 1))[slices] * np.prod(small_ct.spacing) / 1000
     stats = aggregated["vertebrae_L1"]["muscle"]
-    assert stats["volume_ml"] == pytest.approx(per_slice_ml.sum(), abs=1e-3)
-    assert stats["mean_ml_per_slice"] == pytest.approx(per_slice_ml.mean(), abs=1e-3)
-    assert stats["std"] == pytest.approx(per_slice_ml.std(), abs=1e-3)
-    assert stats["median"] == pytest.approx(np.median(per_slice_ml), abs=1e-3)
-    assert stats["p25"] == pytest.approx(np.percentile(per_slice_ml, 25), abs=1e-3)
-    assert stats["max"] == pytest.approx(per_slice_ml.max(), abs=1e-3)
+    ml = 0.05 + 1e-9  # volumes to 0.1 mL (3 significant digits when finer)
+    assert stats["volume_ml"] == pytest.approx(per_slice_ml.sum(), abs=ml)
+    assert stats["ml_per_slice_mean"] == pytest.approx(per_slice_ml.mean(), abs=ml)
+    assert stats["ml_per_slice_std"] == pytest.approx(per_slice_ml.std(ddof=0), abs=ml)  # population SD
+    assert stats["ml_per_slice_median"] == pytest.approx(np.median(per_slice_ml), abs=ml)
+    assert stats["ml_per_slice_p25"] == pytest.approx(np.percentile(per_slice_ml, 25), abs=ml)
+    assert stats["ml_per_slice_max"] == pytest.approx(per_slice_ml.max(), abs=ml)
     in_slices = mask & slices[None, None, :]
-    assert stats["mean_hu"] == pytest.approx(small_ct.data[in_slices].mean(), abs=1e-2)
+    assert stats["hu_mean"] == pytest.approx(small_ct.data[in_slices].mean(), abs=0.05 + 1e-9)
 
 
 def test_examined_region_rules_and_forcing(small_ct, small_total, measured):
@@ -129,3 +131,34 @@ def test_findings_cavities_and_implants(measured):
     implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.008)
     assert implants == [{"side": "left", "volume_ml": pytest.approx(1200 * 0.008)},
                         {"side": "right", "volume_ml": pytest.approx(800 * 0.008)}]
+
+
+def test_torso_only_counts_torso_voxels_never_unlabelled_or_head(small_ct, small_total, measured):
+    """A body-parts map with an unlabelled rim (and a head slab): SAT without extremities must not grow."""
+    regions, parts, tissues, tables = measured
+    rim = parts.data.copy()
+    rim[:6], rim[-6:], rim[:, :6], rim[:, -6:] = 0, 0, 0, 0  # the outer rim: no body part
+    rim[:, :, :3][rim[:, :, :3] == 1] = 2  # the top slices: head
+    with_rim = LabelMap(rim, parts.affine, parts.labels, "body_parts")
+    rim_tables = slice_tables(small_ct.data, small_ct.affine, tissues, regions, with_rim, small_total)
+    torso = rim == 1
+    for tissue in ("sat", "muscle", "vat"):
+        expected = ((tissues.data == TISSUE_IDS[tissue]) & torso).sum(axis=(0, 1)) * np.prod(small_ct.spacing) / 1000
+        np.testing.assert_allclose(rim_tables.volume_ml(tissue, True), expected, rtol=1e-12)
+        assert (rim_tables.volume_ml(tissue, True) <= tables.volume_ml(tissue, True) + 1e-12).all()
+        np.testing.assert_allclose(rim_tables.volume_ml(tissue), tables.volume_ml(tissue), rtol=1e-12)  # all voxels
+    assert rim_tables.volume_ml("sat", True).sum() < tables.volume_ml("sat", True).sum()  # the rim held SAT
+
+
+def test_bone_window_keeps_metal_out_of_bone(small_ct, measured):
+    from body_organ_analysis.bca.tissues import metal_voxels
+
+    regions = measured[0]
+    bone = regions.data == REGION_IDS["bones"]
+    hu = small_ct.data.copy()
+    spot = tuple(np.argwhere(bone)[len(np.argwhere(bone)) // 2])
+    hu[spot] = 8000  # a metal voxel inside bone
+    tissues = tissue_map(hu, regions, hu_windows(), small_ct.affine)
+    assert tissues.data[spot] == 0 and metal_voxels(hu, regions, hu_windows()) == metal_voxels(small_ct.data, regions, hu_windows()) + 1
+    wide = tissue_map(hu, regions, hu_windows({"bone": (-1000, 10000)}), small_ct.affine)
+    assert wide.data[spot] == TISSUE_IDS["bone"]  # the window is a setting

@@ -67,4 +67,4 @@ def test_l3_level_matches_truth(measured, phantom, phantom_total):
     assert l3["muscle_area_cm2"] == pytest.approx(truth, rel=TOLERANCE)
     assert l3["smi_cm2_per_m2"] == pytest.approx(l3["muscle_area_cm2"] / 1.80**2, rel=1e-3)
     assert l3["smi_missing_reason"] is None
-    assert l3["muscle_mean_hu"] == pytest.approx(phantom_module.HU["muscle"], abs=2)
+    assert l3["muscle_hu_mean"] == pytest.approx(phantom_module.HU["muscle"], abs=2)

@@ -11,9 +11,10 @@ from body_organ_analysis.cli import main as cli_main
 from body_organ_analysis.pipeline import analyze
 from body_organ_analysis.settings import build_settings
 
-LEVEL_KEYS = {"slice_index", "muscle_area_cm2", "muscle_mean_hu", "sat_area_cm2", "vat_area_cm2",
+LEVEL_KEYS = {"slice_index", "muscle_area_cm2", "muscle_hu_mean", "sat_area_cm2", "vat_area_cm2",
               "imat_area_cm2", "smi_cm2_per_m2", "smi_missing_reason"}  # fmt: skip
-STAT_KEYS = {"volume_ml", "mean_hu", "mean_ml_per_slice", "std", "min", "p25", "median", "p75", "max"}
+STAT_KEYS = {"volume_ml", "hu_mean", "ml_per_slice_mean", "ml_per_slice_std", "ml_per_slice_min", "ml_per_slice_p25",
+             "ml_per_slice_median", "ml_per_slice_p75", "ml_per_slice_max", "slice_count"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_workbook_sheets_agree_with_json(threshold_run):
     slices = list(book["bca-slice-measurements"].values)
     assert len(slices) == 1 + 30
     header = slices[0]
-    assert "muscle_area_cm2" in header and "sat_volume_ml" in header and "vat_mean_hu" in header
+    assert "muscle_area_cm2" in header and "sat_volume_ml" in header and "vat_hu_mean" in header
     l1 = doc["vertebral_levels"]["L1"]
     row = slices[1 + l1["slice_index"]]
     no_ext = list(book["bca-slice-measurements_no_ext"].values)[1 + l1["slice_index"]]
@@ -114,3 +115,37 @@ def test_hu_window_flag(tmp_path: Path):
     with pytest.raises(UsageError):
         settings_from_args(bad, {})
     assert isinstance(args, argparse.Namespace)
+
+
+def test_every_map_is_measured_and_labelled_approximate(threshold_run):
+    """The threshold engine's maps are measured like any other, and every JSON says they are approximate."""
+    from openpyxl import load_workbook
+
+    _, out = threshold_run
+    structures = json.loads((out / "structure-measurements.json").read_text())
+    assert {"total", "body_regions", "body_parts"} <= set(structures)
+    assert structures["body_parts"]["torso"]["present"] and structures["body_regions"]["muscle"]["voxel_count"] > 0
+    assert structures["provenance"]["approximate"] is True
+    assert set(structures["provenance"]["approximate_models"]) == {"body_regions", "body_parts"}
+    assert "threshold engine" in structures["provenance"]["text"]
+    doc = json.loads((out / "bca-measurements.json").read_text())
+    assert doc["provenance"]["approximate"] is True and doc["provenance"]["stand_in"] is False
+    assert doc["sd_convention"].startswith("population")
+    assert doc["metal"]["voxel_count"] >= 0 and doc["hu_windows"]["bone"] == [-1000.0, 3000.0]
+    for name in ("cnr.json", "contrast.json", "bone-density.json"):
+        assert "provenance" in json.loads((out / name).read_text()), name
+    info = {row[0]: row[1] for row in load_workbook(out / "output.xlsx", read_only=True)["info"].values}
+    assert info["provenance_approximate"] is True and "APPROXIMATE" in info["provenance"]
+    book = load_workbook(out / "output.xlsx")
+    assert {r[0].value for r in book["regions-statistics"].iter_rows(min_row=2)} >= {"body_regions", "body_parts"}
+    assert book["info"]["B" + str(1 + list(info).index("provenance"))].font.color.rgb.endswith("C00000")
+
+
+def test_aggregated_sheet_says_which_statistics_are_per_slice(threshold_run):
+    from openpyxl import load_workbook
+
+    _, out = threshold_run
+    header = next(load_workbook(out / "output.xlsx", read_only=True)["bca-aggregated-measurements"].values)
+    assert "hu_mean" in header and "volume_ml" in header
+    per_slice = [c for c in header if c.startswith("ml_per_slice_")]
+    assert len(per_slice) == 7 and "mean_hu" not in header and "std" not in header

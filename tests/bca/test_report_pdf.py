@@ -55,10 +55,22 @@ def test_pdf_pages_and_numbers(demo_run, tmp_path: Path):
     text = pdf_text(out / "report.pdf")
     assert "NOT FOR CLINICAL USE" in text and "APPROXIMATE" in text
     l3 = doc["vertebral_levels"]["L3"]
-    assert f"L3 skeletal muscle area (cm²) {l3['muscle_area_cm2']:.1f}" in text
+    assert f"L3 skeletal muscle area (cm²) {l3['muscle_area_cm2']:.2f}" in text
     assert f"MUSCLE volume, whole scan (mL) {doc['aggregated']['whole_scan']['muscle']['volume_ml']:.1f}" in text
-    assert "patient height unknown" in text
+    assert "Patient's Size" in text  # why the SMI is missing
     assert "Vertebral levels" in text and "Methods" in text and "-29 to 150 HU" in text
+    assert "-1000 to 3000 HU" in text  # the bone window
+    assert "`" not in text and "{'" not in text  # no raw Markdown, no Python dicts
+    # every page carries the provenance banner (the demo uses the threshold engine)
+    pages_text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
+                                check=True).stdout.split("\f")  # fmt: skip
+    pages_text = [page for page in pages_text if page.strip()]
+    assert len(pages_text) >= 3 and all("APPROXIMATE" in page for page in pages_text)
+    # vertebral levels head to feet in the levels table
+    levels_text = text[text.index("Vertebral levels"):]
+    order = [name for name in ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5") if f" {name} " in levels_text]
+    positions = [levels_text.index(f" {name} ") for name in order]
+    assert len(order) >= 3 and positions == sorted(positions)
     pages = render(out / "report.pdf", tmp_path)
     assert len(pages) >= 3
     with Image.open(pages[0]) as image:
