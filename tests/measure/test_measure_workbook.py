@@ -93,3 +93,13 @@ def test_no_cnr_adjusted_sheet_without_the_flag(ts_example, tmp_path):
     names = openpyxl.load_workbook(out / "output.xlsx").sheetnames
     assert "cnr-adjusted" not in names and "adjusted" not in read_json(out / "cnr.json")
     assert not (out / "preview_total.png").exists()
+
+
+def test_log_says_supplied_not_segmented(ts_example, tmp_path, capsys):
+    from body_organ_analysis.cli import main
+
+    out = tmp_path / "out"
+    assert main(["-i", str(ts_example / "ct_small.nii.gz"), "-o", str(out), "--skip-contrast-information",
+                 "--segmentation", f"total={ts_example / 'seg_total_fast.nii.gz'}"]) == 0  # fmt: skip
+    log = capsys.readouterr().err
+    assert "total: supplied with --segmentation" in log and "segment total done" not in log
