@@ -245,7 +245,7 @@ def cnr_section(cnr: dict | None, structures: dict | None, styles, theme) -> lis
     if cnr.get("reason"):
         return out + [Paragraph(f"Not computed: {cnr['reason']}.", styles["body"])]
     out.append(Paragraph(
-        f"Noise: {fmt(cnr.get('noise_hu'))} HU, the SD of the {_pretty(cnr.get('reference', ''))} muscles "
+        f"Noise: {fmt(cnr.get('noise_hu'))} HU, the SD of the {_pretty(cnr.get('reference', '')).replace('+', ' and ')} muscles "
         f"(mean {fmt(cnr.get('reference_mean_hu'))} HU, {cnr.get('reference_voxel_count')} voxels). "
         "CNR = (structure mean - reference mean) / noise.", styles["body"]))  # fmt: skip
     total = (structures or {}).get("total") or {}
