@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from body_organ_analysis.imaging.orientation import voxel_spacing
 from body_organ_analysis.labelmap import LabelMap
 
 CORTEX_MARGIN_MM = 3.0
@@ -30,7 +31,7 @@ REFERENCE_LEVEL = "vertebrae_L1"
 
 def _axis_towards(affine: np.ndarray, ras_axis: int) -> tuple[int, float]:
     """The voxel axis closest to RAS axis ``ras_axis`` and its sign (+1: index grows that way)."""
-    directions = affine[:3, :3] / np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    directions = affine[:3, :3] / np.asarray(voxel_spacing(affine))
     axis = int(np.argmax(np.abs(directions[ras_axis])))
     return axis, float(np.sign(directions[ras_axis, axis]))
 
@@ -44,7 +45,7 @@ def _ball(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
 
 def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Boolean ROI (same shape as ``mask``) inside the vertebral body; may be empty."""
-    spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    spacing = voxel_spacing(affine)
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
     pad = [max(1, int(round(CORTEX_MARGIN_MM / s))) + 1 for s in spacing]
     box = tuple(slice(max(b.start - p, 0), b.stop + p) for b, p in zip(box, pad))
@@ -83,7 +84,7 @@ def bone_density(ct: np.ndarray, total: LabelMap | None) -> dict[str, Any]:
     """{vertebra: {hu_mean, hu_std, roi_voxel_count, roi_volume_ml, reason}} for vertebrae present."""
     if total is None:
         return {}
-    voxel_ml = float(np.prod(np.sqrt((total.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
+    voxel_ml = float(np.prod(voxel_spacing(total.affine))) / 1000.0
     present = set(np.unique(total.data).tolist())
     result: dict[str, Any] = {}
     names = [n for _, n in sorted(total.labels.items()) if n.startswith("vertebrae_")]

@@ -120,12 +120,20 @@ def test_findings_cavities_and_implants(measured):
     voxel_ml = tables.voxel_ml
     assert volumes["abdominal_cavity"] == pytest.approx((regions.data == 3).sum() * voxel_ml, abs=1e-2)
     assert volumes["ventral_cavity"] == pytest.approx(sum(volumes[k] for k in ("abdominal_cavity", "thoracic_cavity", "mediastinum", "pericardium")))
-    # two implants drawn into an empty map: one on each side of the patient (RAS: +x is left)
+
+
+@pytest.mark.parametrize("flip_x", [False, True])
+def test_implant_side_is_the_patients_side_from_the_body_midline(flip_x):
+    """RAS+: larger world x is the patient's RIGHT; the midline is the body's, not x = 0."""
     data = np.zeros((40, 20, 20), dtype=np.uint8)
-    data[2:10, 5:15, 5:15] = 8  # low x: the patient's right
-    data[25:37, 5:15, 5:15] = 8
+    data[:, 2:18, 2:18] = 1  # the body (subcutaneous tissue), world x from +100 to +178 mm
+    data[2:10, 12:17, 5:15] = 8  # low index = low world x: the patient's LEFT (400 voxels)
+    data[25:37, 12:17, 5:15] = 8  # high world x: the patient's RIGHT (600 voxels)
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    affine[0, 3] = -40.0
-    implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.008)
-    assert implants == [{"side": "left", "volume_ml": pytest.approx(1200 * 0.008)},
-                        {"side": "right", "volume_ml": pytest.approx(800 * 0.008)}]
+    affine[0, 3] = 100.0  # the whole body lies at x > 0, so "x > 0 is one side" would be wrong
+    if flip_x:  # the same voxels stored in LAS order
+        data = data[::-1].copy()
+        affine = affine @ np.array([[-1.0, 0, 0, 39], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.05)
+    assert implants == [{"side": "left", "volume_ml": pytest.approx(400 * 0.05)},
+                        {"side": "right", "volume_ml": pytest.approx(600 * 0.05)}]
