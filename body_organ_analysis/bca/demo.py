@@ -104,7 +104,10 @@ def write_phantom(folder: Path, seed: int = 0, dicom: bool = False):
 
 
 def summary(document: dict, phantom) -> str:
-    lines = ["tissue   measured mL   phantom truth mL   difference"]
+    lines = ["Measured against the phantom's own drawn truth: this checks the measurement chain",
+             "on a synthetic CT whose tissues are known exactly; it says nothing about accuracy",
+             "on real scans (the threshold engine is approximate there).",
+             "tissue   measured mL   phantom truth mL   difference vs phantom truth"]
     whole = document["aggregated"]["whole_scan"]
     for tissue in ("muscle", "bone", "sat", "vat", "imat", "pat", "tat"):
         measured = whole[tissue]["volume_ml"]

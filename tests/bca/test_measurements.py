@@ -137,3 +137,34 @@ def test_implant_side_is_the_patients_side_from_the_body_midline(flip_x):
     implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.05)
     assert implants == [{"side": "left", "volume_ml": pytest.approx(400 * 0.05)},
                         {"side": "right", "volume_ml": pytest.approx(600 * 0.05)}]
+
+
+def test_middle_slice_is_the_middle_in_world_z_whatever_the_slice_order():
+    from body_organ_analysis.bca.levels import middle_slice
+
+    up = np.arange(10) * 3.0  # slices stored feet first
+    down = up[::-1].copy()  # the same slices stored head first
+    present = np.arange(2, 8)  # six slices: 6..21 mm, middle 13.5 mm between 12 and 15
+    assert up[middle_slice(up, present)] == 12.0  # the inferior of the two nearest
+    assert down[middle_slice(down, present)] == 12.0
+    assert up[middle_slice(up, np.arange(2, 7))] == 12.0  # odd count: the true middle
+
+
+def test_vertebral_levels_do_not_change_when_the_volume_is_flipped(small_ct, small_total, measured):
+    from body_organ_analysis.imaging.volume import CTVolume
+
+    flip = np.eye(4)
+    flip[2, 2], flip[2, 3] = -1.0, small_ct.shape[2] - 1
+    affine = small_ct.affine @ flip  # the same voxels, slices stored head first
+    ct = CTVolume(small_ct.data[:, :, ::-1].copy(), affine, "nifti", "flipped")
+    total = LabelMap(small_total.data[:, :, ::-1].copy(), affine, small_total.labels, "total")
+    regions, parts = threshold_maps(ct, total)
+    tissues = tissue_map(ct.data, regions, hu_windows(), affine)
+    tables = slice_tables(ct.data, affine, tissues, regions, parts, total)
+    flipped = vertebral_levels(tables, total, {"PatientSize": 1.7})
+    original = vertebral_levels(measured[3], small_total, {"PatientSize": 1.7})
+    assert list(flipped) == list(original)
+    for name, row in original.items():
+        other = dict(flipped[name])
+        assert other.pop("slice_index") == small_ct.shape[2] - 1 - row["slice_index"]
+        assert other == {k: v for k, v in row.items() if k != "slice_index"}, name
