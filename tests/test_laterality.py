@@ -63,7 +63,7 @@ def test_patient_side_of_every_paired_structure_agrees_with_its_name(example, co
 
 @pytest.mark.parametrize("codes", ["RAS", "LPS", "PIR"])
 def test_report_figure_panels_show_the_liver_on_the_viewers_left(example, codes):
-    from body_organ_analysis.report.pdf_figures import _axial, _coronal, _sagittal, axial_picks, ras_volumes, summary_cuts
+    from body_organ_analysis.report.pdf_figures import axial_picks, panel, ras_volumes, summary_cuts
 
     ct, seg = example
     hu, affine = as_order(ct, codes)
@@ -73,25 +73,27 @@ def test_report_figure_panels_show_the_liver_on_the_viewers_left(example, codes)
     liver, kidney_left = IDS["liver"], IDS["kidney_left"]
     shown = 0
     for z in axial_picks(vol):
-        panel = _axial(vol.total, z, vol.step)
-        if (panel == liver).sum() > 20:
-            assert columns(panel == liver) < 0.5, f"axial slice {z}"
+        axial = panel(vol.total, "axial", z, vol.step)
+        if (axial == liver).sum() > 20:
+            assert columns(axial == liver) < 0.5, f"axial slice {z}"
             shown += 1
-        if (panel == kidney_left).sum() > 20:
-            assert columns(panel == kidney_left) > 0.5, f"axial slice {z}"
+        if (axial == kidney_left).sum() > 20:
+            assert columns(axial == kidney_left) > 0.5, f"axial slice {z}"
         # anterior at the top: the vertebral bodies lie in the lower half
-        spine = np.isin(panel, [IDS[f"vertebrae_{v}"] for v in ("T11", "T12", "L1", "L2")])
+        spine = np.isin(axial, [IDS[f"vertebrae_{v}"] for v in ("T11", "T12", "L1", "L2")])
         if spine.sum() > 10:
-            assert np.nonzero(spine)[0].mean() / panel.shape[0] > 0.5
+            assert np.nonzero(spine)[0].mean() / axial.shape[0] > 0.5
     assert shown >= 2
     for y in (summary_cuts(vol)[0], int(np.argwhere(vol.total == liver)[:, 1].mean())):
-        coronal = _coronal(vol.total, y, vol.step)
+        coronal = panel(vol.total, "coronal", y, vol.step)
         assert columns(coronal == liver) < 0.5
         if (coronal == kidney_left).sum() > 20:
             assert columns(coronal == kidney_left) > 0.5
     # head at the top: in the sagittal cut through the spine T11 lies above L2
-    sagittal = _sagittal(vol.total, int(np.argwhere(vol.total == IDS["vertebrae_L1"])[:, 0].mean()), vol.step)
-    assert np.nonzero(sagittal == IDS["vertebrae_T11"])[0].mean() < np.nonzero(sagittal == IDS["vertebrae_L2"])[0].mean()
+    spine_x = int(np.argwhere(vol.total == IDS["vertebrae_L1"])[:, 0].mean())
+    sagittal = panel(vol.total, "sagittal", spine_x, vol.step)
+    rows = {v: np.nonzero(sagittal == IDS[f"vertebrae_{v}"])[0].mean() for v in ("T11", "L2")}
+    assert rows["T11"] < rows["L2"]
     # anterior on the left: the back muscles (posterior) lie right of the vertebra
     back = np.isin(sagittal, [IDS["autochthon_left"], IDS["autochthon_right"]])
     if back.sum() > 20:
@@ -99,7 +101,7 @@ def test_report_figure_panels_show_the_liver_on_the_viewers_left(example, codes)
 
 
 def test_report_figures_are_the_same_pictures_in_every_storage_order(example):
-    from body_organ_analysis.report.pdf_figures import _axial, _coronal, _sagittal, axial_picks, ras_volumes, summary_cuts
+    from body_organ_analysis.report.pdf_figures import axial_picks, panel, ras_volumes, summary_cuts
 
     ct, seg = example
     panels = {}
@@ -108,8 +110,8 @@ def test_report_figures_are_the_same_pictures_in_every_storage_order(example):
         labels, _ = as_order(seg, codes)
         vol = ras_volumes(hu, affine, labels, labels, labels)
         y, x = summary_cuts(vol)
-        panels[codes] = [_axial(vol.hu, z, vol.step) for z in axial_picks(vol)] + [
-            _coronal(vol.hu, y, vol.step), _sagittal(vol.total, x, vol.step)]
+        panels[codes] = [panel(vol.hu, "axial", z, vol.step) for z in axial_picks(vol)] + [
+            panel(vol.hu, "coronal", y, vol.step), panel(vol.total, "sagittal", x, vol.step)]
     for codes in ORDERS[1:]:
         for a, b in zip(panels["RAS"], panels[codes]):
             np.testing.assert_array_equal(a, b)

@@ -91,7 +91,10 @@ class Reorientation:
         return nib.orientations.apply_orientation(data, self.back_ornt)
 
 
-def reorientation(affine: np.ndarray, shape: tuple[int, ...], codes: tuple[str, str, str] = CANONICAL) -> Reorientation:
+def reorientation(
+    affine: np.ndarray, shape: tuple[int, ...], codes: tuple[str, str, str] = CANONICAL
+) -> Reorientation:
+    """How to turn an array of ``shape`` stored on ``affine`` towards ``codes`` and back."""
     affine = np.asarray(affine, dtype=float)
     current = nib.orientations.io_orientation(affine)
     forward = nib.orientations.ornt_transform(current, nib.orientations.axcodes2ornt(codes))
@@ -107,7 +110,9 @@ def orientation_change(source_affine: np.ndarray, target_affine: np.ndarray) -> 
     )
 
 
-def reorient(data: np.ndarray, affine: np.ndarray, codes: tuple[str, str, str] = CANONICAL) -> tuple[np.ndarray, np.ndarray]:
+def reorient(
+    data: np.ndarray, affine: np.ndarray, codes: tuple[str, str, str] = CANONICAL
+) -> tuple[np.ndarray, np.ndarray]:
     """The same voxels flipped/permuted so the axes run towards ``codes``, and their affine."""
     change = reorientation(affine, data.shape, codes)
     return np.ascontiguousarray(change.forward(data)), change.affine
