@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from body_organ_analysis.bca.slices import SliceTables
+from body_organ_analysis.imaging.orientation import body_midline_x, patient_side, world_coordinates
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
 
@@ -24,20 +25,24 @@ def cavity_volumes_ml(tables: SliceTables) -> dict[str, float]:
 
 
 def breast_implants(regions: LabelMap, voxel_ml: float) -> list[dict[str, Any]]:
-    """Connected pieces of the breast-implant region of 5 mL or more, with side and volume."""
+    """Connected pieces of the breast-implant region of 5 mL or more, with side and volume.
+
+    The side is the patient's: the piece's centre against the body's own midline.
+    """
     mask = regions.data == R["breast_implant"]
     if not mask.any():
         return []
     pieces, count = ndimage.label(mask)
     sizes = np.bincount(pieces.ravel())
     centres = ndimage.center_of_mass(mask, pieces, range(1, count + 1))
+    midline = body_midline_x(regions.data > 0, regions.affine)
     implants = []
     for index, centre in enumerate(centres, start=1):
         volume = sizes[index] * voxel_ml
         if volume < MIN_IMPLANT_ML:
             continue
-        x_ras = float((regions.affine @ np.array([*centre, 1.0]))[0])
-        implants.append({"side": "left" if x_ras > 0 else "right", "volume_ml": round(float(volume), 2)})
+        x_mm = float(world_coordinates(regions.affine, centre)[0])
+        implants.append({"side": patient_side(x_mm, midline), "volume_ml": round(float(volume), 2)})
     return sorted(implants, key=lambda item: item["side"])
 
 

@@ -1,7 +1,8 @@
 """Measurements at vertebral levels (L3 first), and the skeletal muscle index.
 
-At the middle slice of each vertebra present in `total` (the middle of its
-extent along the head-feet axis), on the torso without
+At the middle slice of each vertebra present in `total` (the slice nearest the
+middle of its extent in world z, mm; the inferior one of two equally near, so
+the storage order does not matter), on the torso without
 extremities: skeletal muscle area (cm^2) and mean HU, SAT, VAT and IMAT areas.
 SMI = muscle area / height^2 (cm^2/m^2) when the patient's height is known
 (DICOM Patient's Size, metres); otherwise null with the reason.
@@ -54,7 +55,7 @@ def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[
         present = np.flatnonzero(tables.total_present[:, label])
         if present.size == 0:
             continue
-        z = int(present[0] + present[-1]) // 2
+        z = middle_slice(tables.position_mm, present)
         muscle = float(tables.area_cm2("muscle", True)[z])
         levels[level] = {
             "slice_index": z,
@@ -69,6 +70,21 @@ def vertebral_levels(tables: SliceTables, total: LabelMap | None, patient: dict[
             "smi_missing_reason": reason,
         }
     return levels
+
+
+def middle_slice(position_mm: np.ndarray, present: np.ndarray) -> int:
+    """The slice nearest the middle, in world z (mm), of a structure's extent.
+
+    Between two equally near slices the inferior one is taken, so the choice
+    does not depend on the order in which the slices are stored.
+    """
+    ends = position_mm[[present[0], present[-1]]]
+    middle = float(ends.mean())
+    candidates = np.arange(present[0], present[-1] + 1)
+    distance = np.round(np.abs(position_mm[candidates] - middle), 6)
+    nearest = candidates[distance == distance.min()]
+    return int(nearest[np.argmin(position_mm[nearest])])
+
 
 
 LEVEL_COLUMNS = [

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
+from body_organ_analysis.imaging.orientation import array_axis, slice_positions_mm, voxel_spacing
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 from body_organ_analysis.report.rounding import round_area_cm2, round_hu, round_volume_ml
@@ -63,8 +64,7 @@ class SliceTables:
 
 
 def axial_axis(affine: np.ndarray) -> int:
-    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
-    return int(np.argmax(np.abs(np.asarray(affine)[2, :3]) / spacing))
+    return array_axis(affine, 2)  # the array axis closest to world z
 
 
 def slice_tables(
@@ -76,7 +76,7 @@ def slice_tables(
     total: LabelMap | None,
 ) -> SliceTables:
     axis = axial_axis(affine)
-    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+    spacing = voxel_spacing(affine)
     nz = hu.shape[axis]
     # 0 for torso voxels, 1 for everything else (head, arms, legs, unlabelled, unknown ids)
     parts_max = max(max(BODY_PARTS_LABELS), int(parts.data.max()) if parts.data.size else 0)
@@ -116,10 +116,7 @@ def slice_tables(
     total_present = None
     if total is not None:
         total_present = extents(total.data, axis, max(total.labels) + 1, nz)
-    centre = np.zeros((nz, 4))
-    centre[:, axis] = np.arange(nz)
-    centre[:, 3] = 1.0
-    position = (np.asarray(affine) @ centre.T)[2]
+    position = slice_positions_mm(affine, hu.shape, axis)
     in_plane = [s for i, s in enumerate(spacing) if i != axis]
     return SliceTables(
         axis=axis,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nibabel as nib
 import numpy as np
 
+from body_organ_analysis.imaging.orientation import Reorientation, reorientation
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_LABELS, ModelSpec
@@ -30,21 +30,16 @@ class RasView:
     hu: np.ndarray
     total: np.ndarray | None
     spacing: tuple[float, float, float]
-    back: np.ndarray  # nibabel orientation transform RAS -> CT grid
+    change: Reorientation  # CT grid <-> RAS
 
     def to_ct_grid(self, data: np.ndarray) -> np.ndarray:
-        return nib.orientations.apply_orientation(data, self.back)  # a view: keeps the memory order
+        return self.change.back(data)  # a view: keeps the memory order
 
 
 def ras_view(ct: CTVolume, total: LabelMap | None) -> RasView:
-    ornt = nib.orientations.io_orientation(ct.affine)
-    ras = nib.orientations.axcodes2ornt(("R", "A", "S"))
-    forward = nib.orientations.ornt_transform(ornt, ras)
-    back = nib.orientations.ornt_transform(ras, ornt)
-    hu = nib.orientations.apply_orientation(ct.data, forward)
-    total_data = None if total is None else nib.orientations.apply_orientation(total.data, forward)
-    spacing = tuple(float(s) for s in np.asarray(ct.spacing)[ornt[:, 0].argsort()])
-    return RasView(hu, total_data, spacing, back)  # type: ignore[arg-type]
+    change = reorientation(ct.affine, ct.shape)
+    total_data = None if total is None else change.forward(total.data)
+    return RasView(change.forward(ct.data), total_data, change.spacing, change)
 
 
 def predict_threshold_model(spec: ModelSpec, ct: CTVolume, labelmaps: dict[str, LabelMap]) -> LabelMap:

@@ -4,7 +4,8 @@ Per axial slice, the in-plane connected pieces of the body: the largest is
 the torso; when the two largest are of similar size (each at least 35% of the
 slice's body) and lie side by side below the torso's middle, they are the legs;
 other pieces of 5 cm^2 or more are arms, right or left by their side of the
-torso. With `total`: voxels of the brain and skull are head, femur voxels'
+torso's own centre (the arrays are in RAS order: a larger x index is further to
+the patient's right; see imaging/orientation.py). With `total`: voxels of the brain and skull are head, femur voxels'
 pieces legs, humerus voxels' pieces arms.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from body_organ_analysis.bca.morphology import SQUARE_2D, open_2d
+from body_organ_analysis.imaging.orientation import patient_side
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
@@ -68,9 +70,9 @@ def body_parts(
         if second[z] > 0 and big and sizes[second[z]] >= LEG_SHARE * slice_total[z] and z < torso_middle \
                 and piece in (first[z], second[z]):
             other = second[z] if piece == first[z] else first[z]
-            piece_kind[piece] = P["right_leg"] if cx[piece] < cx[other] else P["left_leg"]
+            piece_kind[piece] = P[f"{patient_side(cx[piece], cx[other])}_leg"]
         elif piece != first[z] and sizes[piece] * pixel_cm2 >= MIN_LIMB_CM2:
-            piece_kind[piece] = P["right_arm"] if cx[piece] < cx[first[z]] else P["left_arm"]
+            piece_kind[piece] = P[f"{patient_side(cx[piece], cx[first[z]])}_arm"]
     parts = np.where(body, np.maximum(piece_kind[pieces], P["torso"] * (pieces == 0)), 0).astype(np.uint8)
     if total is not None and total_data is not None:
         parts = _with_total(parts, pieces, piece_kind, total, total_data, cx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from body_organ_analysis.errors import ExitCode, InputError
+from body_organ_analysis.imaging.orientation import voxel_spacing
 from body_organ_analysis.imaging.volume import CTVolume
 
 MIN_SLICES = 10
@@ -60,7 +61,7 @@ def check_dimensions(shape: tuple[int, ...], what: str) -> None:
 def check_direction(affine: np.ndarray, what: str) -> None:
     """The voxel axes must be perpendicular with a positive, finite spacing."""
     matrix = np.asarray(affine, dtype=np.float64)[:3, :3]
-    spacing = np.sqrt((matrix**2).sum(axis=0))
+    spacing = np.asarray(voxel_spacing(affine))
     if not np.isfinite(affine).all() or (spacing <= 0).any():
         raise InputError(
             f"The geometry (affine) of {what} is invalid: a voxel spacing is zero or not a "

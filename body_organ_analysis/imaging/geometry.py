@@ -6,23 +6,23 @@ unevenly spaced, at the same position or not orthonormal, and recognises a
 gantry tilt (slices sheared along the column direction), which the loader then
 resamples (see dicom.py). :func:`to_las` turns any grid into the LAS
 orientation that dicom2nifti and TotalSegmentator write for DICOM input.
+Conventions (RAS+ world, LPS conversion) live in orientation.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nibabel as nib
 import numpy as np
 
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging.checks import ORTHONORMAL_TOLERANCE, capital
+from body_organ_analysis.imaging.orientation import LPS_TO_RAS, reorient
 from body_organ_analysis.imaging.slices import SliceRef
 
 SPACING_TOLERANCE = 0.02  # relative deviation of one gap from the median gap
 POSITION_TOLERANCE_MM = 0.01
 MAX_TILT_DEGREES = 45.0
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @dataclass
@@ -131,9 +131,4 @@ def _check_spacing(along: np.ndarray, where: str) -> None:
 
 def to_las(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The same voxels, flipped/permuted exactly so the axes point to L, A and S."""
-    current = nib.orientations.io_orientation(affine)
-    target = nib.orientations.axcodes2ornt(("L", "A", "S"))
-    transform = nib.orientations.ornt_transform(current, target)
-    moved = nib.orientations.apply_orientation(data, transform)
-    new_affine = affine @ nib.orientations.inv_ornt_aff(transform, data.shape)
-    return np.ascontiguousarray(moved), new_affine
+    return reorient(data, affine, ("L", "A", "S"))

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from body_organ_analysis.imaging.orientation import array_axis, voxel_spacing
+
 METADATA_KEYS = (
     "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality",
     "Manufacturer", "ManufacturerModelName", "KVP", "CTDIvol", "XRayTubeCurrent", "ExposureTime",
@@ -47,8 +49,8 @@ def patient_values(header: Dataset | None) -> dict[str, Any]:
 
 def _grid_facts(shape: tuple[int, ...], affine: np.ndarray) -> dict[str, Any]:
     """Scan length: distance between the centres of the first and last slice (head-feet axis)."""
-    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
-    axis = int(np.argmax(np.abs(np.asarray(affine)[2, :3]) / spacing))
+    spacing = voxel_spacing(affine)
+    axis = array_axis(affine, 2)
     return {
         "slice_count": int(shape[axis]),
         "scan_length_mm": round(float((shape[axis] - 1) * spacing[axis]), 3),

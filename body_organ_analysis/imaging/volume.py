@@ -9,6 +9,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from body_organ_analysis.imaging.orientation import voxel_spacing
+
 
 @dataclass
 class CTVolume:
@@ -38,7 +40,7 @@ class CTVolume:
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        return tuple(float(s) for s in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+        return voxel_spacing(self.affine)
 
     @property
     def voxel_volume_ml(self) -> float:

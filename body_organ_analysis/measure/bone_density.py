@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from body_organ_analysis.imaging.orientation import voxel_spacing
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.report.rounding import round_hu, round_volume_ml
 
@@ -38,7 +39,7 @@ HEAD_TO_FEET += ["S1"]
 
 def _axis_towards(affine: np.ndarray, ras_axis: int) -> tuple[int, float]:
     """The voxel axis closest to RAS axis ``ras_axis`` and its sign (+1: index grows that way)."""
-    directions = affine[:3, :3] / np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    directions = affine[:3, :3] / np.asarray(voxel_spacing(affine))
     axis = int(np.argmax(np.abs(directions[ras_axis])))
     return axis, float(np.sign(directions[ras_axis, axis]))
 
@@ -52,7 +53,7 @@ def _ball(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
 
 def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Boolean ROI (same shape as ``mask``) inside the vertebral body; may be empty."""
-    spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    spacing = voxel_spacing(affine)
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
     pad = [max(1, int(round(CORTEX_MARGIN_MM / s))) + 1 for s in spacing]
     box = tuple(slice(max(b.start - p, 0), b.stop + p) for b, p in zip(box, pad))
@@ -128,7 +129,7 @@ def bone_density(ct: np.ndarray, total: LabelMap | None) -> dict[str, Any]:
     if total is None:
         document["reason"] = "the 'total' model did not run: no vertebrae to measure"
         return document
-    voxel_ml = float(np.prod(np.sqrt((total.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
+    voxel_ml = float(np.prod(voxel_spacing(total.affine))) / 1000.0
     present = set(np.unique(total.data).tolist())
     names = [n for _, n in sorted(total.labels.items()) if n.startswith("vertebrae_")]
     vertebra_ids = {total.ids_by_name[n] for n in names}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from body_organ_analysis.errors import UsageError
+from body_organ_analysis.imaging.orientation import RAS_TO_LPS, voxel_spacing
 from body_organ_analysis.labelmap import LabelMap
 
 MIN_VOXELS = 10
@@ -38,8 +39,8 @@ def _sitk_image(data: np.ndarray, affine: np.ndarray) -> Any:
     import SimpleITK as sitk
 
     image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
-    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    lps = np.diag([-1.0, -1.0, 1.0])
+    spacing = np.asarray(voxel_spacing(affine))
+    lps = RAS_TO_LPS[:3, :3]
     image.SetSpacing([float(s) for s in spacing])
     image.SetOrigin([float(v) for v in lps @ affine[:3, 3]])
     image.SetDirection([float(v) for v in (lps @ (affine[:3, :3] / spacing)).reshape(-1)])

@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from body_organ_analysis.errors import SegmentationError
+from body_organ_analysis.imaging.orientation import orientation_change
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.labelmap import LabelMap, read_embedded_labels
 from body_organ_analysis.models.registry import ModelSpec
@@ -76,10 +77,7 @@ def _on_ct_grid(image: nib.Nifti1Image, ct: CTVolume, where: str) -> nib.Nifti1I
     """Return ``image`` on the CT grid, reoriented if it is the same grid flipped/permuted."""
     if image.shape[:3] == ct.shape and np.allclose(image.affine, ct.affine, atol=AFFINE_TOLERANCE_MM):
         return image
-    source = nib.orientations.io_orientation(image.affine)
-    target = nib.orientations.io_orientation(ct.affine)
-    transform = nib.orientations.ornt_transform(source, target)
-    reoriented = image.as_reoriented(transform)
+    reoriented = image.as_reoriented(orientation_change(image.affine, ct.affine))
     if reoriented.shape[:3] == ct.shape and np.allclose(
         reoriented.affine, ct.affine, atol=AFFINE_TOLERANCE_MM
     ):

@@ -1,8 +1,10 @@
 """Figures of the PDF report (matplotlib, Agg backend), returned as PNG bytes.
 
-All images are shown in radiological convention: axial slices with the
-patient's right on the left and anterior at the top; coronal and sagittal
-views with the head at the top.
+All images are shown in radiological convention (imaging/orientation.py):
+axial slices with the patient's right on the viewer's left and anterior at the
+top; coronal views with the head at the top and the patient's right on the
+viewer's left; sagittal views with the head at the top and anterior on the
+left. Every panel carries small letters naming its edges (R/L, A/P, H/F).
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import nibabel as nib
 import numpy as np
 
 from body_organ_analysis.bca.slices import SliceTables
 from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_LABELS
+from body_organ_analysis.imaging.orientation import EDGE_LETTERS, View, display_plane, reorientation
 
 TISSUE_COLOURS = {"muscle": "#d62728", "bone": "#f2e6c9", "sat": "#ffbf00", "vat": "#2ca02c",
                   "imat": "#9467bd", "pat": "#17becf", "eat": "#e377c2", "tat": "#8c564b"}  # fmt: skip
@@ -74,27 +76,60 @@ class RasVolumes:
 
 
 def ras_volumes(hu, affine, tissues, regions, total) -> RasVolumes:
-    ornt = nib.orientations.io_orientation(affine)
-    forward = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt(("R", "A", "S")))
-    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))[ornt[:, 0].argsort()]
+    change = reorientation(affine, hu.shape)
     step = max(1, int(np.ceil(max(hu.shape) / MAX_DISPLAY_PX)))
 
     def view(a):
-        return None if a is None else nib.orientations.apply_orientation(a, forward)
+        return None if a is None else change.forward(a)
 
-    return RasVolumes(view(hu), view(tissues), view(regions), view(total), tuple(float(s) for s in spacing), step)
+    return RasVolumes(view(hu), view(tissues), view(regions), view(total), change.spacing, step)
+
+
+def panel(a: np.ndarray, view: View, index: int, step: int) -> np.ndarray:
+    """The displayed plane of a RAS-ordered array (rows top to bottom, columns left to right),
+    subsampled by ``step`` along its in-plane (not head-feet) axes."""
+    plane = display_plane(a, view, index)
+    return plane[::step, ::step] if view == "axial" else plane[:, ::step]
 
 
 def _axial(a: np.ndarray, z: int, step: int) -> np.ndarray:
-    return a[::step, ::step, z].T[::-1, :]
+    return panel(a, "axial", z, step)
 
 
 def _coronal(a: np.ndarray, y: int, step: int) -> np.ndarray:
-    return a[::step, y, :].T[::-1, :]
+    return panel(a, "coronal", y, step)
 
 
 def _sagittal(a: np.ndarray, x: int, step: int) -> np.ndarray:
-    return a[x, ::step, :].T[::-1, ::-1]
+    return panel(a, "sagittal", x, step)
+
+
+def edge_letters(ax, view: View, size: float = 6) -> None:
+    """Small letters inside the panel naming its edges (e.g. R on the left of an axial slice)."""
+    top, bottom, left, right = EDGE_LETTERS[view]
+    style = {"fontsize": size, "color": "#ffd400", "fontweight": "bold", "transform": ax.transAxes}
+    ax.text(0.5, 0.985, top, ha="center", va="top", **style)
+    ax.text(0.5, 0.015, bottom, ha="center", va="bottom", **style)
+    ax.text(0.015, 0.5, left, ha="left", va="center", **style)
+    ax.text(0.985, 0.5, right, ha="right", va="center", **style)
+
+
+def axial_picks(vol: RasVolumes, count: int = 5) -> np.ndarray:
+    """RAS z indices of the equidistant axial slices shown (within the body's extent)."""
+    body_slices = np.flatnonzero((vol.regions > 0).any(axis=(0, 1)))
+    if body_slices.size == 0:
+        body_slices = np.arange(vol.hu.shape[2])
+    return np.unique(np.linspace(body_slices[0], body_slices[-1], count + 2)[1:-1].round().astype(int))
+
+
+def summary_cuts(vol: RasVolumes) -> tuple[int, int]:
+    """(y, x) RAS indices of the coronal and sagittal cuts: through the body's centre."""
+    body = vol.regions > 0
+    if not body.any():
+        return vol.hu.shape[1] // 2, vol.hu.shape[0] // 2
+    ys = np.flatnonzero(body.any(axis=(0, 2)))
+    xs = np.flatnonzero(body.any(axis=(1, 2)))
+    return int(np.round(ys.mean())), int((xs[0] + xs[-1]) // 2)
 
 
 def _overlay(ax, labels: np.ndarray, colours: list[str], alpha: float = 0.45) -> None:
@@ -120,19 +155,18 @@ def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_pos
     plt = _pyplot(theme)
     fig = plt.figure(figsize=(7.2, 4.2))
     grid = fig.add_gridspec(2, 2, width_ratios=[1.4, 1.0], wspace=0.3, hspace=0.25)
-    body = vol.regions > 0
-    centre_y = int(np.round(np.nonzero(body.any(axis=(0, 2)))[0].mean())) if body.any() else vol.hu.shape[1] // 2
-    spine_x = vol.hu.shape[0] // 2
+    centre_y, centre_x = summary_cuts(vol)
     sx, sy, sz = vol.spacing
     for index, (title, image, labels, aspect) in enumerate((
         ("coronal", _coronal(vol.hu, centre_y, vol.step), _coronal(vol.tissues, centre_y, vol.step), sx),
-        ("sagittal", _sagittal(vol.hu, spine_x, vol.step), _sagittal(vol.tissues, spine_x, vol.step), sy),
+        ("sagittal", _sagittal(vol.hu, centre_x, vol.step), _sagittal(vol.tissues, centre_x, vol.step), sy),
     )):  # fmt: skip
         ax = fig.add_subplot(grid[index, 0])
         _ct(ax, image)
         _overlay(ax, labels, TISSUE_COLOUR_LIST)
         ax.set_aspect(sz / (aspect * vol.step))
         ax.set_title(title)
+        edge_letters(ax, title)
     ax = fig.add_subplot(grid[:, 1])
     position = tables.position_mm
     bottom = np.zeros_like(position)
@@ -153,10 +187,7 @@ def summary_figure(vol: RasVolumes, tables: SliceTables, theme: Theme, level_pos
 def axial_figure(vol: RasVolumes, theme: Theme, count: int = 5) -> bytes:
     """Equidistant axial slices: CT, body regions, tissues and (if present) `total`."""
     plt = _pyplot(theme)
-    body_slices = np.flatnonzero((vol.regions > 0).any(axis=(0, 1)))
-    if body_slices.size == 0:
-        body_slices = np.arange(vol.hu.shape[2])
-    picks = np.unique(np.linspace(body_slices[0], body_slices[-1], count + 2)[1:-1].round().astype(int))
+    picks = axial_picks(vol, count)
     rows = [("body regions", vol.regions, REGION_COLOURS), ("tissues", vol.tissues, TISSUE_COLOUR_LIST)]
     if vol.total is not None:
         rows.append(("total", vol.total, _total_colours(int(vol.total.max()))))
@@ -168,6 +199,7 @@ def axial_figure(vol: RasVolumes, theme: Theme, count: int = 5) -> bytes:
             _ct(ax, _axial(vol.hu, z, vol.step))
             _overlay(ax, _axial(labels, z, vol.step), colours, 0.5)
             ax.set_aspect(ratio)
+            edge_letters(ax, "axial", 5)
             if row == 0:
                 ax.set_title(f"slice {z}", fontsize=7)
             if column == 0:
@@ -194,16 +226,22 @@ def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
     sx, _, sz = vol.spacing
     for ax, tissue in zip(axes, shown):
         label = [k for k, v in TISSUE_LABELS.items() if v == tissue][0]
-        projection = (vol.tissues[:: vol.step] == label).sum(axis=1).T[::-1, :]
-        ax.imshow(projection, cmap="inferno", aspect=sz / (sx * vol.step), interpolation="nearest")
+        projection = (vol.tissues == label).sum(axis=1, keepdims=True)  # along the front-back axis
+        ax.imshow(panel(projection, "coronal", 0, vol.step), cmap="inferno", aspect=sz / (sx * vol.step),
+                  interpolation="nearest")  # fmt: skip
         ax.set_title(tissue.upper())
         ax.set_xticks([])
         ax.set_yticks([])
+        edge_letters(ax, "coronal", 5)
     ax = axes[-1]
-    matrix = np.vstack([tables.area_cm2(t) for t in ALL_TISSUES])
-    image = ax.imshow(matrix.T, aspect="auto", cmap="viridis", interpolation="nearest", origin="lower")
+    order = np.argsort(tables.position_mm)  # feet at the bottom, whatever the storage order
+    matrix = np.vstack([tables.area_cm2(t)[order] for t in ALL_TISSUES])
+    position = tables.position_mm[order]
+    low, high = (float(position[0]), float(position[-1])) if position[-1] > position[0] else (-0.5, 0.5)
+    image = ax.imshow(matrix.T, aspect="auto", cmap="viridis", interpolation="nearest", origin="lower",
+                      extent=(-0.5, len(ALL_TISSUES) - 0.5, low, high))  # fmt: skip
     ax.set_xticks(range(len(ALL_TISSUES)), [t.upper() for t in ALL_TISSUES], rotation=90, fontsize=6)
-    ax.set_ylabel("slice index")
+    ax.set_ylabel("slice position (mm)")
     fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, label="cm² per slice")
     _projection_colourbar(fig, axes[: len(shown)])
     return _png(fig)

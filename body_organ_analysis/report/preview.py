@@ -4,17 +4,20 @@ Rendered with numpy and written with matplotlib's image writer (no figure, no
 X server). The CT is shown in a soft-tissue window (W 400, L 40); each label
 is blended in its own colour (``label_colour``, the PDF's colours) at ``OVERLAY_ALPHA``. Both views
 cut through the centre of the labelled voxels, are shown in radiological
-convention (patient's right on the image's left, head up) and resampled to
-square pixels of ``PIXEL_MM``.
+convention (imaging/orientation.py: coronal with the patient's right on the
+image's left, sagittal with anterior on the left, head up), resampled to
+square pixels of ``PIXEL_MM``, and the written PNG names each panel's edges
+with small letters (R/L, H/F, A/P).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
+
+from body_organ_analysis.imaging.orientation import EDGE_LETTERS, display_pixel_mm, display_plane, reorientation
 
 WINDOW_HU = (-160.0, 240.0)
 OVERLAY_ALPHA = 0.5
@@ -28,14 +31,6 @@ def label_colour(label: int) -> tuple[int, int, int]:
 
     r, g, b, _ = colormaps["tab20"]((label - 1) % 20)
     return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
-
-
-def _to_ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """The array reordered so that its axes run towards R, A, S."""
-    transform = nib.orientations.ornt_transform(
-        nib.orientations.io_orientation(affine), nib.orientations.axcodes2ornt("RAS")
-    )
-    return nib.orientations.apply_orientation(data, transform)
 
 
 def _render(ct_plane: np.ndarray, label_plane: np.ndarray, zoom: tuple[float, float]) -> np.ndarray:
@@ -53,35 +48,70 @@ def _render(ct_plane: np.ndarray, label_plane: np.ndarray, zoom: tuple[float, fl
     return np.round(rgb).astype(np.uint8)
 
 
-def preview_image(ct: np.ndarray, labels_data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """The preview as an RGB uint8 array: coronal view, a gap, sagittal view."""
-    ct_ras = _to_ras(np.asarray(ct), affine)
-    labels_ras = _to_ras(np.asarray(labels_data), affine)
-    spacing_ras = np.zeros(3)
-    for axis, (ras_axis, _) in enumerate(nib.orientations.io_orientation(affine)):
-        spacing_ras[int(ras_axis)] = nib.affines.voxel_sizes(affine)[axis]
+def preview_panels(ct: np.ndarray, labels_data: np.ndarray, affine: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """[(view, RGB image)] of the coronal and sagittal cuts, radiological, square pixels."""
+    change = reorientation(affine, np.shape(ct))
+    ct_ras = change.forward(np.asarray(ct))
+    labels_ras = change.forward(np.asarray(labels_data))
     centre = (
         np.round(ndimage.center_of_mass(labels_ras > 0)).astype(int)
         if labels_ras.any()
         else np.array(labels_ras.shape) // 2
     )
-    sx, sy, sz = spacing_ras
-    # coronal: rows = S (top = head), columns from the patient's right (largest x) to left
-    coronal_ct = ct_ras[:, centre[1], :].T[::-1, ::-1]
-    coronal_labels = labels_ras[:, centre[1], :].T[::-1, ::-1]
-    # sagittal: rows = S (top = head), columns = A on the left
-    sagittal_ct = ct_ras[centre[0], :, :].T[::-1, ::-1]
-    sagittal_labels = labels_ras[centre[0], :, :].T[::-1, ::-1]
-    coronal = _render(coronal_ct, coronal_labels, (sz / PIXEL_MM, sx / PIXEL_MM))
-    sagittal = _render(sagittal_ct, sagittal_labels, (sz / PIXEL_MM, sy / PIXEL_MM))
-    height = max(coronal.shape[0], sagittal.shape[0])
-    canvas = np.zeros((height, coronal.shape[1] + GAP_PIXELS + sagittal.shape[1], 3), dtype=np.uint8)
-    canvas[: coronal.shape[0], : coronal.shape[1]] = coronal
-    canvas[: sagittal.shape[0], coronal.shape[1] + GAP_PIXELS :] = sagittal
-    return canvas
+    panels = []
+    for view, index in (("coronal", centre[1]), ("sagittal", centre[0])):
+        rows_mm, columns_mm = display_pixel_mm(change.spacing, view)
+        zoom = (rows_mm / PIXEL_MM, columns_mm / PIXEL_MM)
+        panels.append((view, _render(display_plane(ct_ras, view, index), display_plane(labels_ras, view, index), zoom)))
+    return panels
+
+
+def _assemble(panels: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, list[tuple[str, int, int, int]]]:
+    """Panels side by side with a gap; and each panel's (view, left, width, height) in pixels."""
+    height = max(image.shape[0] for _, image in panels)
+    width = sum(image.shape[1] for _, image in panels) + GAP_PIXELS * (len(panels) - 1)
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    boxes, left = [], 0
+    for view, image in panels:
+        canvas[: image.shape[0], left : left + image.shape[1]] = image
+        boxes.append((view, left, image.shape[1], image.shape[0]))
+        left += image.shape[1] + GAP_PIXELS
+    return canvas, boxes
+
+
+def preview_image(ct: np.ndarray, labels_data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The preview as an RGB uint8 array: coronal view, a gap, sagittal view (no letters)."""
+    return _assemble(preview_panels(ct, labels_data, affine))[0]
+
+
+def with_edge_letters(canvas: np.ndarray, boxes: list[tuple[str, int, int, int]]) -> np.ndarray:
+    """``canvas`` with each panel's edge letters drawn in; boxes are (view, left, width, height) px."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    height, width = canvas.shape[:2]
+    dpi = 100
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    figure.figimage(canvas, 0, 0, origin="upper")
+    size = max(5.0, min(9.0, height / 12.0))
+    style = {"fontsize": size, "color": "#ffd400", "fontweight": "bold", "fontfamily": "DejaVu Sans"}
+    for view, left, panel_width, panel_height in boxes:
+        top, bottom, left_letter, right_letter = EDGE_LETTERS[view]
+        x0, x1 = left / width, (left + panel_width) / width
+        y_top, y_bottom = 1.0, 1.0 - panel_height / height
+        centre_x, centre_y = (x0 + x1) / 2, (y_top + y_bottom) / 2
+        pad_x, pad_y = 2 / width, 2 / height
+        figure.text(centre_x, y_top - pad_y, top, ha="center", va="top", **style)
+        figure.text(centre_x, y_bottom + pad_y, bottom, ha="center", va="bottom", **style)
+        figure.text(x0 + pad_x, centre_y, left_letter, ha="left", va="center", **style)
+        figure.text(x1 - pad_x, centre_y, right_letter, ha="right", va="center", **style)
+    agg = FigureCanvasAgg(figure)
+    agg.draw()
+    return np.asarray(agg.buffer_rgba())[:height, :width, :3].copy()
 
 
 def write_preview(path: Path, ct: np.ndarray, labels_data: np.ndarray, affine: np.ndarray) -> None:
     from matplotlib.image import imsave
 
-    imsave(str(path), preview_image(ct, labels_data, affine), format="png")
+    canvas, boxes = _assemble(preview_panels(ct, labels_data, affine))
+    imsave(str(path), with_edge_letters(canvas, boxes), format="png")

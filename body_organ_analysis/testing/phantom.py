@@ -3,12 +3,15 @@
 Drawn voxel by voxel on a 3 x 3 x 5 mm grid (RAS): body outline and skin, a
 30 mm subcutaneous fat layer, a 10 mm muscle wall, back muscles beside the
 spine with fat pockets (intermuscular fat), vertebrae L5 to T10 and ribs,
-lungs with mediastinal fat between them, liver, spleen, kidneys and bowel in
-visceral fat, and two arms (skin, fat, muscle, humerus). HU values are
+lungs with mediastinal fat between them, liver (on the patient's right only),
+spleen, kidneys, aorta, inferior vena cava and bowel in visceral fat, and two
+arms (skin, fat, muscle, humerus). Coordinates are RAS+: +x is the patient's
+RIGHT, so the liver, the right kidney and the right humerus lie at positive x. HU values are
 realistic and Gaussian noise (SD 12 HU) is added; every class stays more than
 five SDs inside its HU window, so the tissue each voxel belongs to is known
 exactly: ``truth_tissues`` (labels as in ``bca.tissues``). A matching `total`
-label map (vertebrae, organs, lungs, humeri) lets the demo show vertebral levels.
+label map (vertebrae, organs, vessels, back muscles, lungs, humeri) lets the
+demo show vertebral levels, CNR and the contrast phase.
 
 The shapes follow the rules of the threshold engine (the muscle wall is the
 inner 10 mm of the region inside the fat layer, the back muscles lie behind
@@ -32,8 +35,9 @@ NOISE_SD = 12.0
 VERTEBRAE = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10")  # 5 slices each, from the feet up
 THORAX_FROM = 28  # first slice with lungs
 ARMS_FROM = 12
+WORLD_X_OFFSET_MM = 70.0  # the body midline lies at world x = +70 mm
 HU = {"air": -1000, "skin": 30, "fat": -100, "muscle": 45, "bone": 400, "rib": 300, "liver": 60,
-      "spleen": 50, "kidney": 35, "bowel": 25, "gas": -950, "lung": -850, "soft": 35}  # fmt: skip
+      "spleen": 50, "kidney": 35, "bowel": 25, "gas": -950, "lung": -850, "soft": 35, "vessel": 40}  # fmt: skip
 
 
 @dataclass
@@ -74,7 +78,7 @@ class Phantom:
 def make_phantom(seed: int = 0) -> Phantom:
     nx, ny, nz = SHAPE
     sx, sy, _ = SPACING
-    x = ((np.arange(nx) - (nx - 1) / 2) * sx)[:, None, None]  # mm, + is the patient's left
+    x = ((np.arange(nx) - (nx - 1) / 2) * sx)[:, None, None]  # mm (RAS), + is the patient's RIGHT
     y = ((np.arange(ny) - (ny - 1) / 2) * sy)[None, :, None]  # mm, + is anterior
     z = np.arange(nz)[None, None, :]
     full = np.ones(SHAPE, dtype=bool)
@@ -83,7 +87,8 @@ def make_phantom(seed: int = 0) -> Phantom:
         return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
 
     cls = np.zeros(SHAPE, dtype=np.uint8)  # index into CLASSES
-    names = ["air", "skin", "fat", "muscle", "bone", "rib", "liver", "spleen", "kidney", "bowel", "gas", "lung", "soft"]
+    names = ["air", "skin", "fat", "muscle", "bone", "rib", "liver", "spleen", "kidney", "bowel", "gas", "lung", "soft",
+             "vessel"]
     idx = {n: i for i, n in enumerate(names)}
     tissue = np.zeros(SHAPE, dtype=np.uint8)
     total = np.zeros(SHAPE, dtype=np.uint8)
@@ -101,7 +106,7 @@ def make_phantom(seed: int = 0) -> Phantom:
     torso = np.broadcast_to(ellipse(0, 0, 160, 110), SHAPE)
     arms = np.zeros(SHAPE, dtype=bool)
     arm_parts = []
-    for side, cx in (("right", -225.0), ("left", 225.0)):
+    for side, cx in (("right", 225.0), ("left", -225.0)):
         arm = np.broadcast_to(ellipse(cx, 0, 42, 38), SHAPE) & (z >= ARMS_FROM)
         arms |= arm
         arm_parts.append((side, cx, arm))
@@ -122,7 +127,8 @@ def make_phantom(seed: int = 0) -> Phantom:
     front_mm = -40 + 18
     back = inner & torso & (y <= front_mm) & (np.abs(x) <= 60) & ~spine & ~wall
     cavity = inner & torso & ~wall & ~back & ~spine
-    put(back, "muscle", "muscle")
+    put(back & (x > 0), "muscle", "muscle", "autochthon_right")
+    put(back & (x < 0), "muscle", "muscle", "autochthon_left")
     put(back & np.broadcast_to(ellipse(-35, -52, 7, 7) | ellipse(35, -52, 7, 7), SHAPE), "fat", "imat")
     for index, name in enumerate(VERTEBRAE):
         put(spine & (z >= 5 * index) & (z < 5 * index + 5), "bone", "bone", f"vertebrae_{name}")
@@ -130,19 +136,22 @@ def make_phantom(seed: int = 0) -> Phantom:
 
     organ_room = cavity & (mo.inplane_distance_mm(inner & torso, (sx, sy)) > 18) & ~mo.dilate_2d(back | spine, 2)
     abdomen = z < THORAX_FROM
-    put(organ_room & abdomen & (z >= 14) & ellipse(-60, 10, 60, 50), "liver", None, "liver")
-    put(organ_room & abdomen & (z >= 18) & ellipse(75, 5, 30, 35), "spleen", None, "spleen")
-    put(organ_room & (z >= 6) & (z < 21) & ellipse(-85, -35, 16, 22), "kidney", None, "kidney_right")
-    put(organ_room & (z >= 6) & (z < 21) & ellipse(85, -35, 16, 22), "kidney", None, "kidney_left")
+    put(organ_room & abdomen & (z >= 14) & ellipse(60, 10, 60, 50), "liver", None, "liver")
+    put(organ_room & abdomen & (z >= 18) & ellipse(-75, 5, 30, 35), "spleen", None, "spleen")
+    put(organ_room & (z >= 6) & (z < 21) & ellipse(85, -35, 16, 22), "kidney", None, "kidney_right")
+    put(organ_room & (z >= 6) & (z < 21) & ellipse(-85, -35, 16, 22), "kidney", None, "kidney_left")
     put(organ_room & (z < 14) & (ellipse(-20, 40, 25, 18) | ellipse(40, 30, 22, 16)), "bowel", None, "small_bowel")
     put(organ_room & (z < 14) & ellipse(-20, 40, 8, 6), "gas", None)
+    vessel_room = cavity & abdomen & ~mo.dilate_2d(back | spine, 2)
+    put(vessel_room & ellipse(-12, -5, 8, 8), "vessel", None, "aorta")  # left of the midline
+    put(vessel_room & ellipse(20, -5, 9, 7), "vessel", None, "inferior_vena_cava")
 
     # thorax: lungs, mediastinal soft tissue, mediastinal (paracardial) fat, ribs in the wall
     thorax = cavity & (z >= THORAX_FROM)
     put(thorax, "soft", None)
     lung_room = thorax & ~mo.dilate_2d(wall | back | spine, 2)
-    put(lung_room & (ellipse(-65, 5, 48, 60)), "lung", None, "lung_lower_lobe_right")
-    put(lung_room & (ellipse(65, 5, 48, 60)), "lung", None, "lung_lower_lobe_left")
+    put(lung_room & (ellipse(65, 5, 48, 60)), "lung", None, "lung_lower_lobe_right")
+    put(lung_room & (ellipse(-65, 5, 48, 60)), "lung", None, "lung_lower_lobe_left")
     put(thorax & np.broadcast_to(ellipse(0, 12, 8, 8), SHAPE), "fat", "pat")
     ribs = np.zeros(SHAPE, dtype=bool)
     for angle in np.deg2rad([30, 60, 120, 150, 210, 330]):
@@ -154,7 +163,8 @@ def make_phantom(seed: int = 0) -> Phantom:
     hu_of = np.array([HU[n] for n in names], dtype=np.float32)
     hu = hu_of[cls] + rng.normal(0.0, NOISE_SD, SHAPE).astype(np.float32)
     affine = np.diag([*SPACING, 1.0])
-    affine[:3, 3] = [-(nx - 1) / 2 * sx, -(ny - 1) / 2 * sy, 0.0]
+    # the scanner's x = 0 is not the body's midline: sides must come from the body itself
+    affine[:3, 3] = [-(nx - 1) / 2 * sx + WORLD_X_OFFSET_MM, -(ny - 1) / 2 * sy, 0.0]
     return Phantom(np.round(hu).astype(np.int16), affine, tissue, arms.copy(), *_total_ids(total, total_labels))
 
 

@@ -122,15 +122,54 @@ def test_findings_cavities_and_implants(measured):
     voxel_ml = tables.voxel_ml
     assert volumes["abdominal_cavity"] == pytest.approx((regions.data == 3).sum() * voxel_ml, abs=1e-2)
     assert volumes["ventral_cavity"] == pytest.approx(sum(volumes[k] for k in ("abdominal_cavity", "thoracic_cavity", "mediastinum", "pericardium")))
-    # two implants drawn into an empty map: one on each side of the patient (RAS: +x is left)
+
+
+@pytest.mark.parametrize("flip_x", [False, True])
+def test_implant_side_is_the_patients_side_from_the_body_midline(flip_x):
+    """RAS+: larger world x is the patient's RIGHT; the midline is the body's, not x = 0."""
     data = np.zeros((40, 20, 20), dtype=np.uint8)
-    data[2:10, 5:15, 5:15] = 8  # low x: the patient's right
-    data[25:37, 5:15, 5:15] = 8
+    data[:, 2:18, 2:18] = 1  # the body (subcutaneous tissue), world x from +100 to +178 mm
+    data[2:10, 12:17, 5:15] = 8  # low index = low world x: the patient's LEFT (400 voxels)
+    data[25:37, 12:17, 5:15] = 8  # high world x: the patient's RIGHT (600 voxels)
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    affine[0, 3] = -40.0
-    implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.008)
-    assert implants == [{"side": "left", "volume_ml": pytest.approx(1200 * 0.008)},
-                        {"side": "right", "volume_ml": pytest.approx(800 * 0.008)}]
+    affine[0, 3] = 100.0  # the whole body lies at x > 0, so "x > 0 is one side" would be wrong
+    if flip_x:  # the same voxels stored in LAS order
+        data = data[::-1].copy()
+        affine = affine @ np.array([[-1.0, 0, 0, 39], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.05)
+    assert implants == [{"side": "left", "volume_ml": pytest.approx(400 * 0.05)},
+                        {"side": "right", "volume_ml": pytest.approx(600 * 0.05)}]
+
+
+def test_middle_slice_is_the_middle_in_world_z_whatever_the_slice_order():
+    from body_organ_analysis.bca.levels import middle_slice
+
+    up = np.arange(10) * 3.0  # slices stored feet first
+    down = up[::-1].copy()  # the same slices stored head first
+    present = np.arange(2, 8)  # six slices: 6..21 mm, middle 13.5 mm between 12 and 15
+    assert up[middle_slice(up, present)] == 12.0  # the inferior of the two nearest
+    assert down[middle_slice(down, present)] == 12.0
+    assert up[middle_slice(up, np.arange(2, 7))] == 12.0  # odd count: the true middle
+
+
+def test_vertebral_levels_do_not_change_when_the_volume_is_flipped(small_ct, small_total, measured):
+    from body_organ_analysis.imaging.volume import CTVolume
+
+    flip = np.eye(4)
+    flip[2, 2], flip[2, 3] = -1.0, small_ct.shape[2] - 1
+    affine = small_ct.affine @ flip  # the same voxels, slices stored head first
+    ct = CTVolume(small_ct.data[:, :, ::-1].copy(), affine, "nifti", "flipped")
+    total = LabelMap(small_total.data[:, :, ::-1].copy(), affine, small_total.labels, "total")
+    regions, parts = threshold_maps(ct, total)
+    tissues = tissue_map(ct.data, regions, hu_windows(), affine)
+    tables = slice_tables(ct.data, affine, tissues, regions, parts, total)
+    flipped = vertebral_levels(tables, total, {"PatientSize": 1.7})
+    original = vertebral_levels(measured[3], small_total, {"PatientSize": 1.7})
+    assert list(flipped) == list(original)
+    for name, row in original.items():
+        other = dict(flipped[name])
+        assert other.pop("slice_index") == small_ct.shape[2] - 1 - row["slice_index"]
+        assert other == {k: v for k, v in row.items() if k != "slice_index"}, name
 
 
 def test_torso_only_counts_torso_voxels_never_unlabelled_or_head(small_ct, small_total, measured):

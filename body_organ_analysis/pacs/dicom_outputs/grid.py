@@ -17,9 +17,10 @@ import numpy as np
 from pydicom import Dataset
 
 from body_organ_analysis.errors import BoaError
+from body_organ_analysis.imaging.orientation import LPS_TO_RAS as LPS_TO_RAS_4X4
 
 TOLERANCE_VOXELS = 0.01
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+LPS_TO_RAS = LPS_TO_RAS_4X4[:3, :3]
 GEOMETRY_KEYWORDS = (
     "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns",
     "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
