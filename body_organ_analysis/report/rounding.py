@@ -5,7 +5,8 @@
 - areas (cm^2): 0.01 cm^2;
 - HU values (means, SDs, percentiles, windows): 0.1 HU;
 - unitless ratios (CNR, probabilities): 0.01.
-None and NaN become None.
+None and NaN become None. Float noise below 12 significant digits is dropped first, so
+the order of a sum never decides a reported digit.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ VOLUME_SIGNIFICANT = 3
 AREA_DECIMALS = 2
 HU_DECIMALS = 1
 RATIO_DECIMALS = 2
+NOISE_DIGITS = 12
 
 
 def _finite(value: Any) -> float | None:
     if value is None:
         return None
     number = float(value)
-    return None if math.isnan(number) or math.isinf(number) else number
+    if math.isnan(number) or math.isinf(number):
+        return None
+    # 12 significant digits first: sums taken in another order (the same volume stored
+    # flipped) differ in the last bits and must not round to different reported values
+    return float(f"{number:.{NOISE_DIGITS}g}")
 
 
 def round_volume_ml(value: Any) -> float | None:
