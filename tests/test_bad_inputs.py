@@ -150,22 +150,27 @@ def tree(root: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
-def run_cli(given: Path, out: Path, capsys) -> tuple[int, str]:
-    # a supplied map for 'total' keeps the run from needing model weights; it is never
-    # read, because the CT is refused first
-    code = main(["-i", str(given), "-o", str(out), "--segmentation", f"total={out.parent / 'unused.nii.gz'}"])
+@pytest.fixture(scope="session")
+def unused_map(tmp_path_factory) -> Path:
+    """A valid 3-D label map: passes the checks made before work; the CT is refused before it is used."""
+    return nifti(tmp_path_factory.mktemp("map") / "unused.nii.gz", np.zeros((4, 4, 4), np.uint8))
+
+
+def run_cli(given: Path, out: Path, capsys, supplied: Path, *extra: str) -> tuple[int, str]:
+    # a supplied map for 'total' keeps the run from needing model weights
+    code = main(["-i", str(given), "-o", str(out), "--segmentation", f"total={supplied}", *extra])
     return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_refused_cleanly(case, tmp_path, capsys):
+def test_bad_input_is_refused_cleanly(case, tmp_path, capsys, unused_map):
     build, code, words = CASES[case]
     given = build(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / "sentinel.txt").write_text("left alone")
     before = tree(tmp_path)
-    exit_code, stderr = run_cli(given, out, capsys)
+    exit_code, stderr = run_cli(given, out, capsys, unused_map)
     assert exit_code == code, stderr
     assert "error: " in stderr, stderr
     message = stderr.split("error: ", 1)[1]
@@ -176,11 +181,11 @@ def test_bad_input_is_refused_cleanly(case, tmp_path, capsys):
     assert not (Path(tempfile.gettempdir()) / TRAVERSAL_NAME).exists()
 
 
-def test_absurd_header_is_refused_before_allocating(tmp_path, capsys):
+def test_absurd_header_is_refused_before_allocating(tmp_path, capsys, unused_map):
     given = absurd_nifti(tmp_path / "ct.nii")
     tracemalloc.start()
     try:
-        exit_code, _ = run_cli(given, tmp_path / "out", capsys)
+        exit_code, _ = run_cli(given, tmp_path / "out", capsys, unused_map)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -188,17 +193,17 @@ def test_absurd_header_is_refused_before_allocating(tmp_path, capsys):
     assert peak < 50 << 20
 
 
-def test_zip_larger_than_the_limit_is_not_unpacked(tmp_path, capsys, monkeypatch):
+def test_zip_larger_than_the_limit_is_not_unpacked(tmp_path, capsys, monkeypatch, unused_map):
     from body_organ_analysis.imaging import archive
 
     folder = dicom(tmp_path / "s")
     bundle = build_zip(tmp_path / "ct.zip", {p.name: p.read_bytes() for p in sorted(folder.iterdir())})
     monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", 10_000)
-    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys)
+    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys, unused_map)
     assert exit_code == ExitCode.UNSAFE_ARCHIVE and "unpacks to" in stderr
 
 
-def test_zip_member_larger_than_its_header_says_is_stopped(tmp_path, capsys):
+def test_zip_member_larger_than_its_header_says_is_stopped(tmp_path, capsys, unused_map):
     """A zip bomb whose local header understates the size: extraction stops at the announced size."""
     payload = b"\0" * 200_000
     bundle = tmp_path / "bomb.zip"
@@ -208,7 +213,7 @@ def test_zip_member_larger_than_its_header_says_is_stopped(tmp_path, capsys):
     central = raw.rfind(b"PK\1\2")
     raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")  # claimed uncompressed size
     bundle.write_bytes(bytes(raw))
-    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys)
+    exit_code, stderr = run_cli(bundle, tmp_path / "out", capsys, unused_map)
     assert exit_code in (ExitCode.UNSAFE_ARCHIVE, ExitCode.INPUT_UNREADABLE), stderr
     assert "Traceback" not in stderr
 

@@ -21,6 +21,7 @@ from body_organ_analysis.imaging.checks import (
     check_dimensions,
     check_direction,
     check_size,
+    check_spacing,
     check_volume,
 )
 from body_organ_analysis.imaging.metadata import nifti_metadata, patient_values
@@ -42,6 +43,9 @@ def load_nifti(path: Path) -> CTVolume:
             "voxel in Hounsfield units.",
             ExitCode.NOT_CT,
         )
+    stored = _stored_pixdim(path, image)
+    if stored is not None:  # nibabel quietly turns a zero pixdim into 1 mm: look at the file's own
+        check_spacing(stored, what)
     check_direction(image.affine, what)
     _check_length(path, image, what)
     try:
@@ -70,6 +74,15 @@ def _open(path: Path, what: str) -> nib.Nifti1Image:
             ExitCode.INPUT_UNREADABLE,
         )
     return image
+
+
+def _stored_pixdim(path: Path, image: nib.Nifti1Image) -> np.ndarray | None:
+    """The voxel spacing as the file stores it, where the affine is built from it (no sform)."""
+    if int(image.header["sform_code"]) > 0:
+        return None
+    with nib.openers.ImageOpener(str(path)) as handle:
+        raw = type(image.header).from_fileobj(handle, check=False)
+    return np.abs(np.asarray(raw["pixdim"][1:4], dtype=np.float64))
 
 
 def _check_length(path: Path, image: nib.Nifti1Image, what: str) -> None:
