@@ -163,10 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from body_organ_analysis.pipeline import analyze
+    from body_organ_analysis.models.registry import resolve_models
+    from body_organ_analysis.preflight import check_before_work
 
     settings = settings_from_args(args, dict(os.environ))
     configure_logging(settings.verbose)
+    # the cheap checks first, before the heavy imports of the pipeline; analyze() repeats them
+    resolve_models(settings.models, settings.license_number, settings.bca_engine)
+    check_before_work(settings, read_headers=False)
+    from body_organ_analysis.pipeline import analyze
+
     result = analyze(settings)
     log.info("wrote %d files to %s", len(result.files), result.output_dir)
     return ExitCode.OK

@@ -15,16 +15,18 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from body_organ_analysis.errors import DeviceError, OutputError
+from body_organ_analysis.errors import DeviceError, OutputError, SegmentationError
 from body_organ_analysis.settings import Settings
 
 # Device files that exist wherever a CUDA (NVIDIA, WSL) or ROCm GPU can be used on Linux.
 GPU_DEVICE_FILES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
 
 
-def check_before_work(settings: Settings) -> None:
+def check_before_work(settings: Settings, read_headers: bool = True) -> None:
+    """All checks; ``read_headers=False`` leaves out the NIfTI headers of supplied maps (which
+    need nibabel), so the command line can run the rest within a fraction of a second."""
     check_output_dir(Path(settings.output_dir))
-    check_supplied_files(settings.segmentations)
+    check_supplied_files(settings.segmentations, read_headers)
     check_device(settings.device)
 
 
@@ -49,11 +51,18 @@ def check_output_dir(output_dir: Path) -> None:
         ) from None
 
 
-def check_supplied_files(segmentations: Mapping[str, Path]) -> None:
-    from body_organ_analysis.models.supplied import open_supplied
-
+def check_supplied_files(segmentations: Mapping[str, Path], read_headers: bool = True) -> None:
     for name, path in segmentations.items():
-        open_supplied(Path(path), name)
+        if not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "does not exist"
+            raise SegmentationError(
+                f"--segmentation {name}={path}: the file {what}. Give the path of a .nii or .nii.gz label map."
+            )
+    if read_headers:
+        from body_organ_analysis.models.supplied import open_supplied
+
+        for name, path in segmentations.items():
+            open_supplied(Path(path), name)
 
 
 def check_device(device: str) -> None:
