@@ -121,6 +121,8 @@ class Settings:
             ("weight_kg", WEIGHT_RANGE_KG, "kg"),
         ):
             value = getattr(self, name)
+            if value is not None and not isinstance(value, int | float):
+                raise UsageError(f"{NUMBER_FIELDS[name]} {value!r} is not a number.")
             if value is not None and not (math.isfinite(value) and low <= value <= high):
                 raise UsageError(
                     f"{NUMBER_FIELDS[name]} {value:g} is outside {low:g}-{high:g} {unit}. Give the "
@@ -186,6 +188,9 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     ``flags`` uses the field names of :class:`Settings`.
     """
     values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    for name, option in NUMBER_FIELDS.items():  # a web form or job may give text
+        if isinstance(values.get(name), str):
+            values[name] = parse_number(option, values[name])
     bool_fields = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
     for name, variable in ENV_VARIABLES.items():
         if name in values or variable not in environ:

@@ -388,3 +388,20 @@ def test_gpu_asked_for_without_one_even_when_every_map_is_supplied(tmp_path, cap
     code, stderr, before, after = run_with(tmp_path, capsys, unused_map, ["-d", "gpu"])
     assert_clean_refusal(code, stderr, ExitCode.DEVICE_UNAVAILABLE, "Device 'gpu' was asked for")
     assert after == before and "load" not in stderr
+
+
+def test_zero_pixdim_as_a_user_sees_it(tmp_path, unused_map):
+    """In a real process: exit code 7 and our message, not nibabel's 'setting 0 dims to 1'."""
+    import subprocess
+    import sys
+
+    given = pixdim_only_nifti(tmp_path / "ct.nii", (1.5, 0.0, 2.0))
+    done = subprocess.run(
+        [sys.executable, "-m", "body_organ_analysis", "-i", str(given), "-o", str(tmp_path / "out"),
+         "--segmentation", f"total={unused_map}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.BAD_GEOMETRY, done.stderr
+    assert "1.5 x 0 x 2 mm" in done.stderr.replace("\n", " ")
+    assert "should be non-zero" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

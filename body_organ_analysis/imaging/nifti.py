@@ -9,7 +9,10 @@ written on it, so no image.nii.gz is needed for NIfTI input.
 from __future__ import annotations
 
 import gzip
+import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import nibabel as nib
 import numpy as np
@@ -65,7 +68,8 @@ def load_nifti(path: Path) -> CTVolume:
 
 def _open(path: Path, what: str) -> nib.Nifti1Image:
     try:
-        image = nib.load(str(path))
+        with _quiet_nibabel():  # the header fixes it reports (a zero pixdim) are checked here
+            image = nib.load(str(path))
     except Exception as error:  # nibabel raises many kinds for broken files
         raise _unreadable(path, error) from None
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
@@ -74,6 +78,17 @@ def _open(path: Path, what: str) -> nib.Nifti1Image:
             ExitCode.INPUT_UNREADABLE,
         )
     return image
+
+
+@contextmanager
+def _quiet_nibabel() -> Iterator[None]:
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _stored_pixdim(path: Path, image: nib.Nifti1Image) -> np.ndarray | None:

@@ -97,3 +97,10 @@ def test_height_and_weight_outside_their_range(argv):
 def test_empty_output_path_is_not_the_current_folder():
     with pytest.raises(UsageError, match="-o/--output-dir is empty"):
         settings_from_args(build_parser().parse_args(["-i", "ct.nii.gz", "-o", ""]), {})
+
+
+def test_height_as_text_from_a_form_or_job():
+    base = {"input_image": Path("ct.nii.gz"), "output_dir": Path("out")}
+    assert build_settings({**base, "height_cm": "172"}, {}).height_cm == 172.0
+    with pytest.raises(UsageError, match="not a number"):
+        build_settings({**base, "weight_kg": "heavy"}, {})
