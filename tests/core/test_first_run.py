@@ -164,3 +164,9 @@ def test_dicom_height_and_the_override(stored, given, height, source, tmp_path):
     expected_bmi = None if height is None else round(70 / height**2, 1)
     assert size["bmi_kg_per_m2"] == expected_bmi
     assert np.isfinite(ct.data).all()
+
+
+def test_every_exit_code_is_documented():
+    table = (REPO / "docs" / "exit_codes.md").read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} | `{code.name}` |" in table, code.name
