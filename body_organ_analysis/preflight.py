@@ -71,8 +71,9 @@ def check_device(device: str) -> None:
         return
     if no_gpu_possible():  # decided without importing torch (seconds)
         raise DeviceError(
-            f"Device {device!r} was asked for, but this machine has no GPU (no GPU driver device "
-            "files). Use -d cpu (or DEVICE=cpu), or -d auto to take a GPU only when there is one."
+            f"Device {device!r} was asked for, but no CUDA GPU is available on this machine (it has no "
+            "GPU driver device files). Use -d cpu (or DEVICE=cpu), or -d auto to take a GPU only when "
+            "there is one."
         )
     from body_organ_analysis.models.predictors import resolve_device
 
