@@ -117,13 +117,16 @@ def parse_hu_windows(items: Sequence[str]) -> dict[str, tuple[float, float]] | N
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Any:
-    from body_organ_analysis.settings import build_settings
+    from body_organ_analysis.settings import PATIENT_VARIABLES, build_settings, parse_number
 
     flags = vars(args).copy()
     for name, option in (("input_image", "-i/--input-image"), ("output_dir", "-o/--output-dir")):
         if not str(flags[name]).strip():
             raise UsageError(f"{option} is empty. Give a path (use '.' for the current folder).")
         flags[name] = Path(flags[name])
+    for name, variable in PATIENT_VARIABLES.items():  # one patient's values: the command line only
+        if flags.get(name) is None and environ.get(variable, "").strip():
+            flags[name] = parse_number(variable, environ[variable])
     flags["models"] = tuple(m for m in str(flags.pop("models")).split("+") if m)
     flags["segmentations"] = parse_segmentations(flags.pop("segmentation"))
     flags["bca_hu_windows"] = parse_hu_windows(flags.pop("bca_hu_window", []))

@@ -34,10 +34,11 @@ ENV_VARIABLES: dict[str, str] = {
     "bca_engine": "BCA_ENGINE",
     "bca_no_pdf": "BCA_NO_PDF",
     "theme": "THEME",
-    "height_cm": "BOA_HEIGHT_CM",
-    "weight_kg": "BOA_WEIGHT_KG",
 }
 NUMBER_FIELDS = {"height_cm": "--height-cm", "weight_kg": "--weight-kg"}
+# One patient's values: only the command line reads these variables (cli.py), never the
+# PACS worker or the web UI, whose environment serves every patient.
+PATIENT_VARIABLES = {"height_cm": "BOA_HEIGHT_CM", "weight_kg": "BOA_WEIGHT_KG"}
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|(gpu|cuda)(:\d+)?)$")
 THEMES = ("light", "dark")
@@ -127,7 +128,7 @@ class Settings:
                 raise UsageError(
                     f"{NUMBER_FIELDS[name]} {value:g} is outside {low:g}-{high:g} {unit}. Give the "
                     f"patient's {name.split('_')[0]} in {unit} (flag {NUMBER_FIELDS[name]} or "
-                    f"{ENV_VARIABLES[name]})."
+                    f"{PATIENT_VARIABLES[name]})."
                 )
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "segmentations", dict(self.segmentations))
@@ -198,9 +199,6 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         text = environ[variable]
         if name in bool_fields:
             values[name] = parse_bool(variable, text)
-        elif name in NUMBER_FIELDS:
-            if text.strip():
-                values[name] = parse_number(variable, text)
         elif text != "":
             values[name] = Path(text) if name == "weights_dir" else text
     for name, variable in (

@@ -104,3 +104,11 @@ def test_height_as_text_from_a_form_or_job():
     assert build_settings({**base, "height_cm": "172"}, {}).height_cm == 172.0
     with pytest.raises(UsageError, match="not a number"):
         build_settings({**base, "weight_kg": "heavy"}, {})
+
+
+def test_patient_variables_are_read_by_the_command_line_only():
+    """The PACS worker and the UI build settings from an environment that serves every patient."""
+    base = {"input_image": Path("ct.nii.gz"), "output_dir": Path("out")}
+    environ = {"BOA_HEIGHT_CM": "180", "BOA_WEIGHT_KG": "80"}
+    assert build_settings(base, environ).height_cm is None and build_settings(base, environ).weight_kg is None
+    assert settings_for([], environ).height_cm == 180.0
