@@ -20,17 +20,23 @@ log = logging.getLogger("body_organ_analysis")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from body_organ_analysis.models.registry import model_list  # data only: cheap to import
+
     parser = argparse.ArgumentParser(
         prog="body_organ_analysis",
         description="Body and organ analysis of one CT. Subcommands: 'weights' and 'demo' "
         "(see 'body_organ_analysis weights --help').",
+        epilog=f"models (-m):\n{model_list()}\n\nExit codes: docs/exit_codes.md (0 = success, "
+        "2 = usage, 3-10 = input, 11-16 = models, device, output).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     flag = parser.add_argument
-    flag("-i", "--input-image", dest="input_image", type=Path, required=True,
+    flag("--version", action="version", version=version_text())
+    flag("-i", "--input-image", dest="input_image", required=True,
          help="CT as NIfTI (.nii/.nii.gz), a DICOM folder (searched recursively) or a zip of DICOM files")
-    flag("-o", "--output-dir", dest="output_dir", type=Path, required=True, help="output folder")
+    flag("-o", "--output-dir", dest="output_dir", required=True, help="output folder")
     flag("-m", "--models", default="total",
-         help="'+'-separated model names, or 'all' (default: total)")
+         help="'+'-separated model names (listed below), or 'all' (default: total)")
     flag("-d", "--device", help="auto, gpu, cuda, gpu:N, cuda:N or cpu (env DEVICE; default auto: a GPU if there is one)")
     flag("-l", "--license_number", "--license-number", dest="license_number",
          help="TotalSegmentator licence number for licensed models (env LICENSE_NUMBER)")
@@ -41,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--segmentation", action="append", default=[], metavar="NAME=PATH",
          help="use an existing label map for model NAME instead of running it (repeatable)")
     flag("--series-uid", dest="series_uid", help="DICOM series to analyse when a folder holds several")
+    flag("--height-cm", dest="height_cm", type=float, metavar="CM",
+         help="patient's height, 50-250 cm, for SMI and BMI; overrides DICOM Patient's Size (env BOA_HEIGHT_CM)")
+    flag("--weight-kg", dest="weight_kg", type=float, metavar="KG",
+         help="patient's weight, 2-400 kg, for BMI; overrides DICOM Patient's Weight (env BOA_WEIGHT_KG)")
     switch(parser, "--offline", dest="offline", help="never download anything (env BOA_OFFLINE)")
     flag("--weights-dir", dest="weights_dir", type=Path,
          help="folder of the model weights (env BOA_WEIGHTS_DIR; default: where TotalSegmentator looks)")
@@ -60,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HU window of 'muscle' (default -29,150) or 'fat' (default -190,-30); repeatable")
     bca.add_argument("--theme", choices=("light", "dark"), help="PDF report theme (env THEME)")
     return parser
+
+
+def version_text() -> str:
+    """The tool's version and those of the packages that decide its results (no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from body_organ_analysis import __version__
+
+    parts = []
+    for package in ("TotalSegmentator", "nnunetv2", "torch"):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} not installed")
+    return f"body_organ_analysis {__version__} ({', '.join(parts)})"
 
 
 def switch(group: Any, *names: str, dest: str, help: str) -> None:
@@ -92,9 +117,16 @@ def parse_hu_windows(items: Sequence[str]) -> dict[str, tuple[float, float]] | N
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Any:
-    from body_organ_analysis.settings import build_settings
+    from body_organ_analysis.settings import PATIENT_VARIABLES, build_settings, parse_number
 
     flags = vars(args).copy()
+    for name, option in (("input_image", "-i/--input-image"), ("output_dir", "-o/--output-dir")):
+        if not str(flags[name]).strip():
+            raise UsageError(f"{option} is empty. Give a path (use '.' for the current folder).")
+        flags[name] = Path(flags[name])
+    for name, variable in PATIENT_VARIABLES.items():  # one patient's values: the command line only
+        if flags.get(name) is None and environ.get(variable, "").strip():
+            flags[name] = parse_number(variable, environ[variable])
     flags["models"] = tuple(m for m in str(flags.pop("models")).split("+") if m)
     flags["segmentations"] = parse_segmentations(flags.pop("segmentation"))
     flags["bca_hu_windows"] = parse_hu_windows(flags.pop("bca_hu_window", []))
@@ -134,10 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from body_organ_analysis.pipeline import analyze
+    from body_organ_analysis.models.registry import resolve_models
+    from body_organ_analysis.preflight import check_before_work
 
     settings = settings_from_args(args, dict(os.environ))
     configure_logging(settings.verbose)
+    # the cheap checks first, before the heavy imports of the pipeline; analyze() repeats them
+    resolve_models(settings.models, settings.license_number, settings.bca_engine)
+    check_before_work(settings, read_headers=False)
+    from body_organ_analysis.pipeline import analyze
+
     result = analyze(settings)
     log.info("wrote %d files to %s", len(result.files), result.output_dir)
     return ExitCode.OK

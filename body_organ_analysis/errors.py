@@ -18,18 +18,18 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 1  # a bug: the only case that shows a traceback (with --verbose)
     USAGE = 2  # bad flags or settings (argparse uses 2 too)
     INPUT_NOT_FOUND = 3  # path missing, empty folder, no DICOM/NIfTI found
-    INPUT_UNREADABLE = 4  # corrupt or truncated file, unknown format
+    INPUT_UNREADABLE = 4  # corrupt or truncated file, unknown format, RescaleSlope 0
     NOT_CT = 5  # modality is not CT or intensities are not Hounsfield units
     BAD_DIMENSIONS = 6  # 2-D or 4-D data, too few slices, absurd header size
-    BAD_GEOMETRY = 7  # missing slices, uneven spacing, non-orthonormal, gantry tilt
+    BAD_GEOMETRY = 7  # absurd voxel spacing, missing slices, uneven spacing, non-orthonormal, tilt
     BAD_VOXELS = 8  # NaN or infinite voxels
     NO_SUITABLE_SERIES = 9  # a DICOM folder without an analysable CT series
-    BAD_SEGMENTATION = 10  # a --segmentation file that does not fit the CT or model
+    BAD_SEGMENTATION = 10  # a --segmentation file missing, not 3-D, empty, or not fitting CT/model
     UNKNOWN_MODEL = 11  # model name not in the registry
     LICENSE_REQUIRED = 12  # licensed model without a licence number
     WEIGHTS_MISSING = 13  # weights absent and offline, or the download failed
     DEVICE_UNAVAILABLE = 14  # the GPU asked for is not there
-    OUTPUT_NOT_WRITABLE = 15  # output folder cannot be created or written
+    OUTPUT_NOT_WRITABLE = 15  # output folder is a file, cannot be created or written
     UNSAFE_ARCHIVE = 16  # a zip refused: unsafe paths, links, encryption, too large (zip bomb)
 
 

@@ -14,8 +14,10 @@ from typing import Any
 from body_organ_analysis import __version__
 from body_organ_analysis.context import AnalysisContext, log, timed_step
 from body_organ_analysis.imaging import load_ct
+from body_organ_analysis.imaging.body_size import body_size, with_body_size
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.models.registry import ModelSpec, resolve_models
+from body_organ_analysis.preflight import check_before_work
 from body_organ_analysis.report.output import MANIFEST_NAME, OutputStaging, read_manifest
 from body_organ_analysis.report.workbook import WORKBOOK_NAME, info_sheet, write_workbook
 from body_organ_analysis.settings import Settings
@@ -41,12 +43,14 @@ def analyze(settings: Settings) -> AnalysisResult:
     timings: dict[str, float] = {}
     specs = resolve_models(settings.models, settings.license_number, settings.bca_engine)
     _check_supplied_names(settings, specs)
+    check_before_work(settings)
     if settings.radiomics:  # fail before any work when the optional extra is missing
         from body_organ_analysis.measure.radiomics import require_pyradiomics
 
         require_pyradiomics()
     with timed_step("load", timings):
         ct = load_ct(settings.input_image, series_uid=settings.series_uid)
+    ct.patient = with_body_size(ct.patient, settings.height_cm, settings.weight_kg)
     prefix = study_prefix(ct) if settings.use_study_prefix else None
     previous = None if settings.force_recompute else read_manifest(settings.output_dir, prefix)
     output = OutputStaging(settings.output_dir, prefix)
@@ -92,6 +96,7 @@ def base_info(ctx: AnalysisContext) -> dict[str, Any]:
         "image_shape_voxels": "x".join(str(s) for s in ct.shape),
         "voxel_spacing_mm": "x".join(f"{s:.3f}" for s in ct.spacing),
         "models": ", ".join(ctx.labelmaps),
+        **{f"patient_{key}": value for key, value in body_size(ct.patient).items() if value is not None},
     }
 
 

@@ -9,6 +9,7 @@ A flag wins over its environment variable.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,19 @@ ENV_VARIABLES: dict[str, str] = {
     "bca_no_pdf": "BCA_NO_PDF",
     "theme": "THEME",
 }
+NUMBER_FIELDS = {"height_cm": "--height-cm", "weight_kg": "--weight-kg"}
+# One patient's values: only the command line reads these variables (cli.py), never the
+# PACS worker or the web UI, whose environment serves every patient.
+PATIENT_VARIABLES = {"height_cm": "BOA_HEIGHT_CM", "weight_kg": "BOA_WEIGHT_KG"}
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|(gpu|cuda)(:\d+)?)$")
 THEMES = ("light", "dark")
 BCA_ENGINES = ("nnunet", "threshold")
 BODY_REGIONS = ("abdomen", "thorax", "neck")
 LICENSE_LENGTH = 18  # TotalSegmentator's offline format check; no online check is made
+LICENSE_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")  # e.g. aca_1234567890ABCD
+HEIGHT_RANGE_CM = (50.0, 250.0)
+WEIGHT_RANGE_KG = (2.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,9 @@ class Settings:
     bca_no_pdf: bool = False
     bca_hu_windows: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # e.g. {"fat": (-190, -30)}
     theme: str = "light"
+    # the patient's height and weight (NIfTI carries neither; they override DICOM's values)
+    height_cm: float | None = None
+    weight_kg: float | None = None
 
     def __post_init__(self) -> None:
         if not DEVICE_PATTERN.match(self.device):
@@ -95,11 +106,30 @@ class Settings:
                 f"Unknown examined body region {self.bca_examined_body_region!r}. "
                 f"Use one of: {', '.join(BODY_REGIONS)}."
             )
+        if self.license_number is not None and not LICENSE_PATTERN.match(self.license_number):
+            raise UsageError(
+                "The licence number holds characters other than letters, digits, '_' and '-'; "
+                "TotalSegmentator licence numbers look like aca_1234567890ABCD. Check "
+                "-l/--license_number or LICENSE_NUMBER (and quote it in the shell)."
+            )
         if self.license_number is not None and len(self.license_number) != LICENSE_LENGTH:
             raise UsageError(
                 f"The licence number has {len(self.license_number)} characters; TotalSegmentator "
                 f"licence numbers have {LICENSE_LENGTH}. Check -l/--license_number or LICENSE_NUMBER."
             )
+        for name, (low, high), unit in (
+            ("height_cm", HEIGHT_RANGE_CM, "cm"),
+            ("weight_kg", WEIGHT_RANGE_KG, "kg"),
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, int | float):
+                raise UsageError(f"{NUMBER_FIELDS[name]} {value!r} is not a number.")
+            if value is not None and not (math.isfinite(value) and low <= value <= high):
+                raise UsageError(
+                    f"{NUMBER_FIELDS[name]} {value:g} is outside {low:g}-{high:g} {unit}. Give the "
+                    f"patient's {name.split('_')[0]} in {unit} (flag {NUMBER_FIELDS[name]} or "
+                    f"{PATIENT_VARIABLES[name]})."
+                )
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "segmentations", dict(self.segmentations))
         object.__setattr__(self, "bca_hu_windows", {k: tuple(v) for k, v in self.bca_hu_windows.items()})
@@ -116,8 +146,8 @@ class Settings:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "license_number":
-                value = "set" if value else None
+            if f.name == "license_number" or f.name in NUMBER_FIELDS:  # a secret; patient values
+                value = None if value is None else "set"
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, Mapping):
@@ -146,12 +176,22 @@ def parse_bool(name: str, text: str) -> bool:
     raise UsageError(f"{name}={text!r} is not a boolean. Use 1/0 or true/false.")
 
 
+def parse_number(name: str, text: str | float) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name}={text!r} is not a number. Write it like 172 or 68.5.") from None
+
+
 def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     """Merge flags (None = not given) with the environment, then validate.
 
     ``flags`` uses the field names of :class:`Settings`.
     """
     values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    for name, option in NUMBER_FIELDS.items():  # a web form or job may give text
+        if isinstance(values.get(name), str):
+            values[name] = parse_number(option, values[name])
     bool_fields = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
     for name, variable in ENV_VARIABLES.items():
         if name in values or variable not in environ:

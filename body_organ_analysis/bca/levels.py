@@ -5,7 +5,8 @@ middle of its extent in world z, mm; the inferior one of two equally near, so
 the storage order does not matter), on the torso without
 extremities: skeletal muscle area (cm^2) and mean HU, SAT, VAT and IMAT areas.
 SMI = muscle area / height^2 (cm^2/m^2) when the patient's height is known
-(DICOM Patient's Size, metres); otherwise null with the reason.
+(DICOM Patient's Size, metres, or --height-cm, which overrides it: see
+imaging/body_size.py); otherwise null with the reason.
 A vertebra that touches the first or last slice is marked truncated (its
 middle slice is then not its true middle).
 """
@@ -28,7 +29,8 @@ HEIGHT_RANGE_M = (0.5, 2.5)
 def patient_height_m(patient: dict[str, Any]) -> tuple[float | None, str | None]:
     size = patient.get("PatientSize") if patient else None
     if size is None:
-        return None, "patient height unknown: the input has no DICOM Patient's Size (0010,1020)"
+        return None, ("patient height unknown: the input has no DICOM Patient's Size (0010,1020); "
+                      "give it with --height-cm")
     try:
         height = float(size)
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import SliceTables, slice_tables
 from body_organ_analysis.bca.tissues import ALL_TISSUES, hu_windows, metal_voxels, tissue_map
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.imaging.body_size import body_size
 from body_organ_analysis.labelmap import LabelMap
 
 
@@ -49,6 +50,7 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
         "aggregated": aggregate(tables, total, torso_only=False),
         "aggregated_no_extremities": aggregate(tables, total, torso_only=True),
         "vertebral_levels": vertebral_levels(tables, total, ctx.ct.patient),
+        "body_size": body_size(ctx.ct.patient),
         "findings": findings(tables, regions),
     }
     return document, tissues, tables

@@ -17,6 +17,7 @@ MIN_SLICES = 10
 MAX_EDGE_VOXELS = 8192  # no CT has more voxels along one axis than this
 MAX_VOXELS = 1 << 30  # 2 GiB as int16; a whole-body CT at 0.6 mm is about 0.5e9
 ORTHONORMAL_TOLERANCE = 1e-3
+SPACING_RANGE_MM = (0.05, 30.0)  # a CT's voxels: about 0.2-1 mm in-plane, 0.5-10 mm slices
 # Hounsfield units: air is about -1000, fat about -100, so every CT holds values
 # below AIR_OR_FAT_HU; values beyond the scanner's range mean it is not HU.
 AIR_OR_FAT_HU = -200.0
@@ -68,12 +69,27 @@ def check_direction(affine: np.ndarray, what: str) -> None:
             "number. Export the CT again.",
             ExitCode.BAD_GEOMETRY,
         )
+    check_spacing(spacing, what)
     axes = matrix / spacing
     if np.abs(axes.T @ axes - np.eye(3)).max() > ORTHONORMAL_TOLERANCE:
         raise InputError(
             f"The voxel axes of {what} are not perpendicular (a sheared grid, e.g. from an "
             "uncorrected gantry tilt). Resample the CT onto a rectangular grid, or give the "
             "DICOM series, whose gantry tilt is resampled.",
+            ExitCode.BAD_GEOMETRY,
+        )
+
+
+def check_spacing(spacing_mm, what: str) -> None:
+    """Voxel spacings a CT can have: refuse zero, microscopic or metre-sized voxels."""
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    low, high = SPACING_RANGE_MM
+    if not np.isfinite(spacing).all() or (spacing < low).any() or (spacing > high).any():
+        shown = " x ".join(f"{s:g}" for s in spacing)
+        raise InputError(
+            f"The voxel spacing of {what} is {shown} mm; a CT's spacing lies between {low:g} and "
+            f"{high:g} mm. The header's spacing (NIfTI pixdim/affine, DICOM PixelSpacing or slice "
+            "positions) is damaged or in the wrong unit. Export the CT again.",
             ExitCode.BAD_GEOMETRY,
         )
 

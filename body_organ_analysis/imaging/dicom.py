@@ -23,7 +23,14 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging.archive import extract_zip
-from body_organ_analysis.imaging.checks import as_hounsfield, capital, check_dimensions, check_size, check_volume
+from body_organ_analysis.imaging.checks import (
+    as_hounsfield,
+    capital,
+    check_dimensions,
+    check_size,
+    check_spacing,
+    check_volume,
+)
 from body_organ_analysis.imaging.geometry import StackGeometry, stack_geometry, to_las
 from body_organ_analysis.imaging.metadata import dicom_metadata, patient_values
 from body_organ_analysis.imaging.series import Stack, choose_stack, group_stacks
@@ -110,6 +117,8 @@ def load_stack(stack: Stack, where: str, source: str, source_name: str) -> CTVol
     check_size(shape, where)
     check_dimensions(shape, where)
     geometry = stack_geometry(stack.slices, where)
+    check_spacing(np.sqrt((geometry.affine[:3, :3] ** 2).sum(axis=0)), where)
+    _check_rescale(geometry.slices, where)
     data = _decode(geometry.slices, shape, where)
     notes = []
     if geometry.tilt_degrees:
@@ -130,6 +139,19 @@ def load_stack(stack: Stack, where: str, source: str, source_name: str) -> CTVol
         notes=notes,
     )
     return check_volume(volume, where)
+
+
+def _check_rescale(slices: list[SliceRef], where: str) -> None:
+    """Hounsfield units = stored value x RescaleSlope + RescaleIntercept: a zero slope erases the image."""
+    bad = [ref for ref in slices if not (np.isfinite(ref.slope) and ref.slope != 0 and np.isfinite(ref.intercept))]
+    if bad:
+        raise InputError(
+            f"{len(bad)} image(s) of {where} (e.g. {bad[0].path.name}) have a RescaleSlope of "
+            f"{bad[0].slope:g} or an unreadable RescaleIntercept, so their pixels cannot be turned into "
+            "Hounsfield units (a slope of 0 maps every pixel to one value). The headers are damaged; "
+            "export the series again.",
+            ExitCode.INPUT_UNREADABLE,
+        )
 
 
 def _decode(slices: list[SliceRef], shape: tuple[int, int, int], where: str) -> np.ndarray:

@@ -9,7 +9,10 @@ written on it, so no image.nii.gz is needed for NIfTI input.
 from __future__ import annotations
 
 import gzip
+import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import nibabel as nib
 import numpy as np
@@ -21,6 +24,7 @@ from body_organ_analysis.imaging.checks import (
     check_dimensions,
     check_direction,
     check_size,
+    check_spacing,
     check_volume,
 )
 from body_organ_analysis.imaging.metadata import nifti_metadata, patient_values
@@ -42,6 +46,9 @@ def load_nifti(path: Path) -> CTVolume:
             "voxel in Hounsfield units.",
             ExitCode.NOT_CT,
         )
+    stored = _stored_pixdim(path, image)
+    if stored is not None:  # nibabel quietly turns a zero pixdim into 1 mm: look at the file's own
+        check_spacing(stored, what)
     check_direction(image.affine, what)
     _check_length(path, image, what)
     try:
@@ -61,7 +68,8 @@ def load_nifti(path: Path) -> CTVolume:
 
 def _open(path: Path, what: str) -> nib.Nifti1Image:
     try:
-        image = nib.load(str(path))
+        with _quiet_nibabel():  # the header fixes it reports (a zero pixdim) are checked here
+            image = nib.load(str(path))
     except Exception as error:  # nibabel raises many kinds for broken files
         raise _unreadable(path, error) from None
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
@@ -70,6 +78,26 @@ def _open(path: Path, what: str) -> nib.Nifti1Image:
             ExitCode.INPUT_UNREADABLE,
         )
     return image
+
+
+@contextmanager
+def _quiet_nibabel() -> Iterator[None]:
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _stored_pixdim(path: Path, image: nib.Nifti1Image) -> np.ndarray | None:
+    """The voxel spacing as the file stores it, where the affine is built from it (no sform)."""
+    if int(image.header["sform_code"]) > 0:
+        return None
+    with nib.openers.ImageOpener(str(path)) as handle:
+        raw = type(image.header).from_fileobj(handle, check=False)
+    return np.abs(np.asarray(raw["pixdim"][1:4], dtype=np.float64))
 
 
 def _check_length(path: Path, image: nib.Nifti1Image, what: str) -> None:

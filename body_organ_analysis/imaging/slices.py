@@ -132,8 +132,8 @@ def slices_of(path: Path, header: Dataset) -> list[SliceRef]:
                 position=_floats(header.get("ImagePositionPatient"), 3) if frames == 1 else None,
                 orientation=_floats(header.get("ImageOrientationPatient"), 6),
                 pixel_spacing=_spacing(header.get("PixelSpacing")),
-                slope=float(header.get("RescaleSlope") or 1.0),
-                intercept=float(header.get("RescaleIntercept") or 0.0),
+                slope=_number(header.get("RescaleSlope"), 1.0),
+                intercept=_number(header.get("RescaleIntercept"), 0.0),
                 **common,
             )
             for index in range(frames)
@@ -153,14 +153,22 @@ def slices_of(path: Path, header: Dataset) -> list[SliceRef]:
                 position=_floats(plane.get("ImagePositionPatient"), 3),
                 orientation=_floats(orient.get("ImageOrientationPatient"), 6),
                 pixel_spacing=_spacing(measures.get("PixelSpacing")),
-                slope=float(rescale.get("RescaleSlope") or header.get("RescaleSlope") or 1.0),
-                intercept=float(
-                    rescale.get("RescaleIntercept") or header.get("RescaleIntercept") or 0.0
-                ),
+                slope=_number(rescale.get("RescaleSlope", header.get("RescaleSlope")), 1.0),
+                intercept=_number(rescale.get("RescaleIntercept", header.get("RescaleIntercept")), 0.0),
                 **common,
             )
         )
     return refs
+
+
+def _number(value: Any, default: float) -> float:
+    """A numeric header value; ``default`` only where it is absent or empty (0 stays 0)."""
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")  # unreadable: refused by the loader
 
 
 def _functional(groups: Dataset, shared: Dataset, keyword: str) -> Dataset:

@@ -91,7 +91,7 @@ def _ts(name: str, description: str, **kwargs) -> ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        _ts("total", "117 anatomical structures (TotalSegmentator v2)", fast_task="total"),
+        _ts("total", "117 anatomical structures (TotalSegmentator v2); organ statistics", fast_task="total"),
         _ts("lung_vessels", "lung vessels and airways", requires=CROPS_TO_TOTAL),
         _ts("cerebral_bleed", "intracerebral haemorrhage", requires=CROPS_TO_TOTAL),
         _ts("hip_implant", "hip implants", requires=CROPS_TO_TOTAL),
@@ -118,7 +118,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "bca",
-            "body composition analysis (body regions, body parts, tissues)",
+            "body composition: tissue volumes and areas, vertebral levels, SMI (needs "
+            "body_regions+body_parts, or no weights with --bca-engine threshold)",
             engine="bca",
             requires=("total", "body_regions", "body_parts"),
             produces_labelmap=False,
@@ -128,10 +129,29 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def requirements(spec: ModelSpec, bca_engine: str = "nnunet") -> tuple[str, ...]:
-    """The models ``spec`` needs; ``bca`` with the threshold engine needs only ``total``."""
+    """The models ``spec`` cannot run without; ``bca`` with the threshold engine needs none."""
+    if spec.name == "bca" and bca_engine == "threshold":
+        return ()
+    return spec.requires
+
+
+def optional_requirements(spec: ModelSpec, bca_engine: str = "nnunet") -> tuple[str, ...]:
+    """Models ``spec`` uses when they can run without a download (weights present, or supplied).
+
+    The threshold engine takes anatomical hints (vertebrae, organs) from ``total``
+    but works without it, so the weights-free route needs no weights at all.
+    """
     if spec.name == "bca" and bca_engine == "threshold":
         return ("total",)
-    return spec.requires
+    return ()
+
+
+def suggest(name: str) -> str:
+    """' Did you mean 'x'?' for a near miss of a model name, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), [*MODELS, "all"], n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def get_model(name: str) -> ModelSpec:
@@ -139,20 +159,32 @@ def get_model(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise ModelError(
-            f"Unknown model {name!r}. Valid models: {', '.join(MODELS)} (or 'all').",
+            f"Unknown model {name!r}.{suggest(name)} Valid models: {', '.join(MODELS)} (or 'all'); "
+            "'body_organ_analysis --help' describes each.",
             ExitCode.UNKNOWN_MODEL,
         ) from None
 
 
+def model_list() -> str:
+    """One line per model: name and description (for --help)."""
+    width = max(len(name) for name in MODELS)
+    return "\n".join(f"  {name:<{width}}  {spec.description}" for name, spec in MODELS.items())
+
+
 def resolve_models(
-    requested: Iterable[str], license_number: str | None, bca_engine: str = "nnunet"
+    requested: Iterable[str],
+    license_number: str | None,
+    bca_engine: str = "nnunet",
+    include_optional: bool = True,
 ) -> list[ModelSpec]:
     """Expand 'all' and requirements; return the models to run in a fixed order.
 
     The order is the registry's order, so that every run is deterministic and
     models that others need (``total``) come first. With the weights-free
-    body-composition engine (``bca_engine="threshold"``) ``bca`` needs only
-    ``total``: the bca stage then makes body_regions and body_parts itself.
+    body-composition engine (``bca_engine="threshold"``) ``bca`` needs no other
+    model: the bca stage then makes body_regions and body_parts itself, and
+    ``total`` is included as an optional helper (see :func:`optional_models`)
+    unless ``include_optional`` is false.
     """
     names = [n.strip() for n in requested if n.strip()]
     if not names:
@@ -165,7 +197,9 @@ def resolve_models(
             wanted.add(get_model(name).name)
     pending = list(wanted)
     while pending:
-        for required in requirements(MODELS[pending.pop()], bca_engine):
+        spec = MODELS[pending.pop()]
+        extra = optional_requirements(spec, bca_engine) if include_optional else ()
+        for required in (*requirements(spec, bca_engine), *extra):
             if required not in wanted:
                 wanted.add(required)
                 pending.append(required)
@@ -177,3 +211,11 @@ def resolve_models(
                 ExitCode.LICENSE_REQUIRED,
             )
     return [spec for name, spec in MODELS.items() if name in wanted]
+
+
+def optional_models(requested: Iterable[str], license_number: str | None, bca_engine: str = "nnunet") -> set[str]:
+    """The models of a run that are only optional helpers: skipped when their weights are absent."""
+    requested = list(requested)
+    every = resolve_models(requested, license_number, bca_engine)
+    needed = resolve_models(requested, license_number, bca_engine, include_optional=False)
+    return {spec.name for spec in every} - {spec.name for spec in needed}

@@ -4,7 +4,9 @@ For each model, in this order of preference: a map the user supplied with
 ``--segmentation``; the map of an earlier run in the same output folder when
 its manifest shows the same input and settings (unless ``--force-recompute``);
 otherwise the model runs (in-process nnU-Net, or the weights-free
-body-composition engine).
+body-composition engine). A model that is only an optional helper of another
+(``total`` for the threshold engine) runs only when its weights are already
+present: it is never downloaded, and without it the run goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from body_organ_analysis.context import AnalysisContext, log
 from body_organ_analysis.labelmap import LabelMap
-from body_organ_analysis.models.registry import ModelSpec
+from body_organ_analysis.models.registry import ModelSpec, optional_models
 from body_organ_analysis.models.supplied import load_supplied
 from body_organ_analysis.report.output import sha256_file
 
@@ -29,6 +31,12 @@ def segment_models(
         if spec.produces_labelmap
     }
     to_run = [spec for spec in specs if sources.get(spec.name) == "nnunet"]
+    for spec in _optional_without_weights(ctx, to_run):
+        del sources[spec.name]
+        to_run.remove(spec)
+        ctx.warn(f"the optional '{spec.name}' model did not run: its weights are not installed. Results "
+                 f"that need it are missing; give --segmentation {spec.name}=FILE or install its weights "
+                 f"(body_organ_analysis weights download {spec.name})")
     if to_run:  # before any model runs: a missing GPU or missing weights stop the run here
         from body_organ_analysis.models.predictors import resolve_device
         from body_organ_analysis.models.weights import ensure_weights
@@ -49,6 +57,23 @@ def segment_models(
         record["total_time_s"] = ctx.timings_s[f"segment {spec.name}"]
         record["settings"] = ctx.settings.result_affecting()
         ctx.model_records[spec.name] = record
+
+
+def _optional_without_weights(ctx: AnalysisContext, to_run: list[ModelSpec]) -> list[ModelSpec]:
+    """Models of ``to_run`` that are only optional here and whose weights are not on disk."""
+    settings = ctx.settings
+    optional = optional_models(settings.models, settings.license_number, settings.bca_engine)
+    candidates = [spec for spec in to_run if spec.name in optional]
+    if not candidates:
+        return []
+    from body_organ_analysis.models.weights import needed_networks, weights_root
+
+    root = weights_root(settings)
+    return [
+        spec
+        for spec in candidates
+        if not all(item.network.is_present(root) for item in needed_networks([spec], settings))
+    ]
 
 
 def _choose_source(

@@ -22,18 +22,38 @@ from body_organ_analysis.models.registry import ModelSpec
 AFFINE_TOLERANCE_MM = 1e-3
 
 
-def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
-    where = f"--segmentation {spec.name}={path}"
+def open_supplied(path: Path, name: str) -> nib.Nifti1Image:
+    """The header of a supplied map, checked (exists, NIfTI, one 3-D volume); no voxel is read."""
+    where = f"--segmentation {name}={path}"
+    if not Path(path).is_file():
+        what = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise SegmentationError(f"{where}: the file {what}. Give the path of a .nii or .nii.gz label map.")
     try:
         image = nib.load(str(path))
-        if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
-            raise SegmentationError(f"{where}: not a NIfTI label map. Supply a .nii or .nii.gz file.")
+    except Exception as error:  # nibabel raises many kinds for broken files
+        raise SegmentationError(
+            f"{where}: the file cannot be read as NIfTI ({type(error).__name__}). "
+            "Supply an intact .nii or .nii.gz label map."
+        ) from None
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+        raise SegmentationError(f"{where}: not a NIfTI label map. Supply a .nii or .nii.gz file.")
+    shape = tuple(int(s) for s in image.shape)
+    if len(shape) != 3 and not (len(shape) == 4 and shape[3] == 1):
+        raise SegmentationError(
+            f"{where}: the file has {len(shape)} dimension(s) {shape}; a label map is one 3-D volume "
+            "on the CT's grid. Supply the model's 3-D output (not a time series or one map per label)."
+        )
+    return image
+
+
+def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
+    where = f"--segmentation {spec.name}={path}"
+    image = open_supplied(path, spec.name)
+    try:
         image = _on_ct_grid(image, ct, where)
         data = np.asanyarray(image.dataobj)
     except SegmentationError:
         raise
-    except FileNotFoundError:
-        raise SegmentationError(f"{where}: the file does not exist. Check the path.") from None
     except Exception as error:  # nibabel raises many kinds for broken files
         raise SegmentationError(
             f"{where}: the file cannot be read as NIfTI ({type(error).__name__}). "
@@ -48,6 +68,11 @@ def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
         data = rounded
     labels = spec.labels()
     present = np.unique(data)
+    if not present.any():
+        raise SegmentationError(
+            f"{where}: every voxel is 0, so the map labels nothing. Supply the {spec.name!r} output "
+            "made from this CT, or leave the --segmentation out to run the model."
+        )
     foreign = sorted(int(v) for v in present if v != 0 and int(v) not in labels)
     if foreign or (present < 0).any():
         raise SegmentationError(

@@ -60,3 +60,21 @@ def test_fast_variant_only_where_one_exists():
     assert get_model("total").task_config(fast=False)["task_id"] == [291, 292, 293, 294, 295]
     # a model without a fast variant keeps its normal network when --fast-total is on
     assert get_model("liver_vessels").task_config(fast=True) == get_model("liver_vessels").task_config()
+
+
+@pytest.mark.parametrize("typo,meant", [("totl", "total"), ("Total", "total"), ("body_part", "body_parts"),
+                                        ("liver_vessel", "liver_vessels"), ("al", "all")])  # fmt: skip
+def test_unknown_model_suggests_the_nearest_name(typo, meant):
+    with pytest.raises(ModelError) as caught:
+        resolve_models([typo], None)
+    assert f"Did you mean {meant!r}?" in str(caught.value)
+
+
+def test_no_suggestion_for_a_name_unlike_any_model():
+    with pytest.raises(ModelError) as caught:
+        resolve_models(["xyzzy"], None)
+    assert "Did you mean" not in str(caught.value)
+
+
+def test_threshold_bca_requires_no_weights():
+    assert names(resolve_models(["bca"], None, "threshold", include_optional=False)) == ["bca"]

@@ -79,3 +79,36 @@ def test_weights_location_variables_recorded():
 def test_manifest_view_hides_licence():
     settings = settings_for(["-l", "aca_1234567890ABCD"])
     assert settings.for_manifest()["license_number"] == "set"
+
+
+def test_height_and_weight_from_flags_and_environment():
+    settings = settings_for(["--height-cm", "172.5"], {"BOA_WEIGHT_KG": "68", "BOA_HEIGHT_CM": "150"})
+    assert settings.height_cm == 172.5 and settings.weight_kg == 68.0  # the flag wins
+    assert settings_for([], {"BOA_HEIGHT_CM": ""}).height_cm is None  # empty: not given
+
+
+@pytest.mark.parametrize("argv", [["--height-cm", "49"], ["--height-cm", "251"], ["--weight-kg", "1.9"],
+                                  ["--weight-kg", "inf"]])  # fmt: skip
+def test_height_and_weight_outside_their_range(argv):
+    with pytest.raises(UsageError, match="is outside"):
+        settings_for(argv)
+
+
+def test_empty_output_path_is_not_the_current_folder():
+    with pytest.raises(UsageError, match="-o/--output-dir is empty"):
+        settings_from_args(build_parser().parse_args(["-i", "ct.nii.gz", "-o", ""]), {})
+
+
+def test_height_as_text_from_a_form_or_job():
+    base = {"input_image": Path("ct.nii.gz"), "output_dir": Path("out")}
+    assert build_settings({**base, "height_cm": "172"}, {}).height_cm == 172.0
+    with pytest.raises(UsageError, match="not a number"):
+        build_settings({**base, "weight_kg": "heavy"}, {})
+
+
+def test_patient_variables_are_read_by_the_command_line_only():
+    """The PACS worker and the UI build settings from an environment that serves every patient."""
+    base = {"input_image": Path("ct.nii.gz"), "output_dir": Path("out")}
+    environ = {"BOA_HEIGHT_CM": "180", "BOA_WEIGHT_KG": "80"}
+    assert build_settings(base, environ).height_cm is None and build_settings(base, environ).weight_kg is None
+    assert settings_for([], environ).height_cm == 180.0
