@@ -116,19 +116,24 @@ def study_block(ctx, styles, theme) -> list:
 def _patient_rows(ctx, patient: dict[str, Any]) -> list[list]:
     """Age, sex, height and weight with where they came from (never name, ID or birth date)."""
     from body_organ_analysis.bca.levels import patient_height_m
+    from body_organ_analysis.imaging.body_size import body_size
 
     rows = []
     if patient.get("PatientAge") or patient.get("PatientSex"):
         rows.append(["Age, sex", " / ".join(str(v) for v in (patient.get("PatientAge"), patient.get("PatientSex")) if v)])
+    size = body_size(patient)
     height, reason = patient_height_m(patient)
-    rows.append(["Height", f"{height:.2f} m" if height else reason.replace("patient height unknown: ", "unknown: ")])
-    weight = patient.get("PatientWeight")
-    rows.append(["Weight", f"{float(weight):.1f} kg" if weight else "unknown"])
-    for key, value in ctx.info.items():  # e.g. the source of height and weight, BMI (set by the command line)
-        if (any(word in key for word in ("height", "weight", "bmi")) and not key.startswith(("bca_", "provenance"))
-                and value is not None):  # fmt: skip
-            rows.append([_pretty(key), value])
+    height_text = f"{height:.2f} m" if height else reason.replace("patient height unknown: ", "unknown: ")
+    rows.append(["Height", _with_source(height_text, size["height_source"])])
+    weight = size.get("weight_kg")
+    rows.append(["Weight", _with_source(f"{weight:.1f} kg", size["weight_source"]) if weight else "unknown"])
+    if size.get("bmi_kg_per_m2"):
+        rows.append(["BMI", f"{size['bmi_kg_per_m2']:.1f} kg/m²"])
     return rows
+
+
+def _with_source(text: str, source: str | None) -> str:
+    return f"{text} ({source})" if source else text
 
 
 def key_numbers(ctx, document: dict[str, Any], styles, theme) -> list:
