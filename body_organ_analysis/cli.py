@@ -179,4 +179,8 @@ def run_guarded(action: Callable[[], int], verbose: bool) -> int:
 
 
 def fill(text: str) -> str:
-    return "\n".join(textwrap.fill(p, width=100) for p in text.split("\n"))
+    """Wrap each line at 100 columns; indented lines (URLs, commands) are kept whole, words never split."""
+    return "\n".join(
+        line if line.startswith(" ") else textwrap.fill(line, width=100, break_long_words=False, break_on_hyphens=False)
+        for line in text.split("\n")
+    )
