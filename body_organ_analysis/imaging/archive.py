@@ -10,7 +10,7 @@ Nothing in a zip is trusted:
   compressed stream, the bytes are counted while they are written and
   extraction stops as soon as the total passes the limit. A member that holds
   more or fewer bytes than its header says is refused (a zip bomb or a forged
-  header), as is one whose CRC does not match.
+  header); one whose CRC-32 does not match is reported as damaged.
 - Member names never become file names on disk by themselves: the caller's
   ``NameRule`` decides the path (DICOM zips: numbered files; weights: names
   checked against a strict pattern and rebuilt from their parts).
@@ -27,6 +27,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -98,6 +99,7 @@ def _plan(
     declared = sum(m.file_size for m in members)
     if declared > limits.max_total_bytes:
         raise ArchiveRefused(f"it unpacks to {declared:,} bytes (at most {limits.max_total_bytes:,})")
+    target.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(target).free
     if declared > free:
         raise ArchiveRefused(f"it unpacks to {declared:,} bytes, more than the {free:,} free")
@@ -136,20 +138,25 @@ def _check_member(index: int, member: zipfile.ZipInfo, limits: Limits) -> None:
 def _copy_member(
     bundle: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path, budget: int, limits: Limits
 ) -> int:
-    """Write one member, counting its bytes; return how many were written."""
+    """Write one member, counting its bytes and checking its CRC here; return how many were written."""
     unbounded = copy.copy(member)
-    unbounded.file_size = budget + 1  # read to the end of the real stream, not the header's size
+    unbounded.file_size = 1 << 62  # read to the end of the real stream, not to the header's size
+    del unbounded.CRC  # checked below, after the size, so a forged size is named as such
     written = 0
+    crc = 0
     with bundle.open(unbounded) as source, open(destination, "xb") as sink:
         while block := source.read(CHUNK):
             written += len(block)
             if written > budget:
                 raise ArchiveRefused(f"it unpacks to more than {limits.max_total_bytes:,} bytes (a zip bomb)")
+            crc = zlib.crc32(block, crc)
             sink.write(block)
     if written != member.file_size:
         raise ArchiveRefused(
             f"a member's header says {member.file_size:,} bytes but it holds {written:,} (a forged header)"
         )
+    if crc != member.CRC:
+        raise ArchiveUnreadable("a member's checksum (CRC-32) does not match: damaged")
     return written
 
 
