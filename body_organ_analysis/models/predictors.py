@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from body_organ_analysis.errors import DeviceError, ModelError, WeightsError
+from body_organ_analysis.models.weights_manifest import verify_files
 
 # Trainers that differ from nnUNetTrainer only in training (epochs, mirroring):
 # their inference network is nnUNetTrainer's (e.g. the reference tool's
@@ -177,7 +178,6 @@ def _load(model_dir: Path, folds: tuple | None, device, tile_step_size: float):
     """Like nnUNetPredictor.initialize_from_trained_model_folder, with our trainer lookup."""
     import sys
 
-    import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
@@ -198,8 +198,6 @@ def _load(model_dir: Path, folds: tuple | None, device, tile_step_size: float):
             verbose_preprocessing=False,
             allow_tqdm=sys.stderr.isatty(),
         )
-    from body_organ_analysis.models.weights_manifest import verify_files
-
     names = [*CHECKPOINT_FILES, *(f"fold_{fold}/checkpoint_final.pth" for fold in folds)]
     verify_files(model_dir.parent.parent, model_dir.parent.name, [f"{model_dir.name}/{n}" for n in names])
     dataset_json = load_json(str(model_dir / "dataset.json"))
