@@ -100,8 +100,13 @@ def missing_message(missing: list[NeededWeights], root: Path, settings: Settings
         lines.append(f"  {item.model}: {item.network.folder} ({size}), from")
         lines.append(f"    {url}" if url else "    TotalSegmentator's licence server (a licensed model: install it with TotalSegmentator)")
     known = [item.network.archive_bytes for item in missing if item.network.archive_bytes]
-    if known:
-        lines.append(f"Known download size: {human_size(sum(known))} in all.")
+    if known and len(known) == len(missing):
+        lines.append(f"Download size: {human_size(sum(known))} in all.")
+    elif known:
+        lines.append(
+            f"Download size: {human_size(sum(known))} for the networks with a published size, plus"
+            f" {len(missing) - len(known)} whose size the progress bar shows when the download starts."
+        )
     command = weights_command(settings, root, "download", *sorted({item.model for item in missing}))
     lines.append("Fix: with internet access (and BOA_OFFLINE unset) run")
     lines.append(f"    {command}")

@@ -126,6 +126,7 @@ def test_offline_missing_weights_names_model_source_and_command(tmp_path):
     assert len(expected_urls) == 6 and all(len(url) > 100 for url in expected_urls)  # longer than a wrapped line
     assert expected_urls == {line.strip() for line in printed if line.strip().startswith("https://")}
     assert "Dataset542_BCA_inference (1.15 GB), from" in caught.value.args[0]
+    assert "Download size: 1.15 GB for the networks with a published size, plus 5 whose" in caught.value.args[0]
     commands = [shlex.split(line.strip()) for line in printed if line.strip().startswith("body_organ_analysis weights")]
     download, unpack_here = commands
     args = build_parser().parse_args(download[2:])
