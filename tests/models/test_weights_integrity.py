@@ -73,6 +73,20 @@ def load(root: Path, network: Network):
     return predictors.get_predictor(network.model_dir(root), (0,), predictors.resolve_device("cpu"), 0.5)
 
 
+@pytest.fixture()
+def boa_log(caplog):
+    """The package logger's records, also after the command line turned its propagation off."""
+    import logging
+
+    logger = logging.getLogger("body_organ_analysis")
+    logger.addHandler(caplog.handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(level)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     predictors.clear_cache()
@@ -147,7 +161,7 @@ def test_weights_from_another_tool_are_recorded_on_first_load(tmp_path):
     }  # fmt: skip
 
 
-def test_read_only_weights_folder_without_record_still_loads(tmp_path, caplog):
+def test_read_only_weights_folder_without_record_still_loads(tmp_path, boa_log):
     root = tmp_path / "weights"
     make_standin_network(root, tiny_network())
     if os.geteuid() != 0 or subprocess.run(["chattr", "+i", str(root)], capture_output=True).returncode != 0:
@@ -157,7 +171,7 @@ def test_read_only_weights_folder_without_record_still_loads(tmp_path, caplog):
     finally:
         subprocess.run(["chattr", "-i", str(root)], check=True)
     assert not (root / MANIFEST_NAME).exists()
-    assert "loaded unverified" in caplog.text
+    assert "loaded unverified" in boa_log.text
 
 
 def rewrite_checkpoint(path: Path, **extra) -> None:
@@ -320,3 +334,22 @@ def test_cache_size_setting(tmp_path):
     for bad in ("0", "many"):
         with pytest.raises(UsageError, match="BOA_MODEL_CACHE_SIZE"):
             build_settings(flags, {"BOA_MODEL_CACHE_SIZE": bad})
+
+
+def test_mirror_credentials_are_never_recorded_or_printed(server, tmp_path, boa_log):
+    served, url, _ = server
+    serve_zip(served, tiny_network(), tmp_path / "a")
+    secret_url = url.replace("http://", "http://reader:s3cret-token@") + "/?key=s3cret-key"
+    root = tmp_path / "weights"
+    weights.download_network(tiny_network(), root, secret_url.replace("/?key=s3cret-key", ""))
+    assert "downloading Dataset901_test from http://127.0.0.1" in boa_log.text
+    assert "s3cret" not in (root / MANIFEST_NAME).read_text() and "s3cret" not in boa_log.text
+    from body_organ_analysis.models.registry import get_model
+    from body_organ_analysis.settings import Settings
+
+    offline = Settings(input_image=Path("ct.nii.gz"), output_dir=Path("out"), weights_dir=tmp_path / "empty",
+                       weights_url=secret_url, offline=True)  # fmt: skip
+    with pytest.raises(WeightsError) as caught:
+        weights.ensure_weights([get_model("body_parts")], offline)
+    assert "s3cret" not in str(caught.value)
+    assert "weights --weights-dir" in str(caught.value) and "--weights-url" not in str(caught.value)
