@@ -7,10 +7,13 @@ Subcommands: ``weights list|download|pack|unpack`` and ``demo``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -160,9 +163,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo_main,
     }
     if argv and argv[0] in subcommands:
-        return subcommands[argv[0]](argv[1:])
+        with sigterm_raises():
+            return subcommands[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
-    return run_guarded(lambda: _analyze(args), verbose=bool(args.verbose))
+    with sigterm_raises():
+        return run_guarded(lambda: _analyze(args), verbose=bool(args.verbose))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd, kill) raised in the main thread, so every cleanup runs."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While inside, SIGTERM raises :class:`Terminated` (once; a repeat is ignored during cleanup)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -200,9 +227,9 @@ def run_guarded(action: Callable[[], int], verbose: bool) -> int:
     except BoaError as error:
         print(fill(f"error: {error}"), file=sys.stderr)
         return int(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("interrupted; the output folder was left as it was.", file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
     except Exception as error:  # a bug: say so plainly
         if verbose:
             raise
@@ -217,4 +244,8 @@ def run_guarded(action: Callable[[], int], verbose: bool) -> int:
 
 
 def fill(text: str) -> str:
-    return "\n".join(textwrap.fill(p, width=100) for p in text.split("\n"))
+    """Wrap each line at 100 columns; indented lines (URLs, commands) are kept whole, words never split."""
+    return "\n".join(
+        line if line.startswith(" ") else textwrap.fill(line, width=100, break_long_words=False, break_on_hyphens=False)
+        for line in text.split("\n")
+    )

@@ -34,6 +34,7 @@ ENV_VARIABLES: dict[str, str] = {
     "bca_engine": "BCA_ENGINE",
     "bca_no_pdf": "BCA_NO_PDF",
     "theme": "THEME",
+    "model_cache_size": "BOA_MODEL_CACHE_SIZE",
 }
 NUMBER_FIELDS = {"height_cm": "--height-cm", "weight_kg": "--weight-kg"}
 # One patient's values: only the command line reads these variables (cli.py), never the
@@ -70,6 +71,7 @@ class Settings:
     weights_url: str | None = None  # base URL of <DatasetNNN_name>.zip archives; None: the releases
     totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
     totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
+    model_cache_size: int = 8  # loaded predictors kept per process (least recently used go first)
     # measurements (organ statistics, contrast, CNR, preview, radiomics)
     skip_contrast_information: bool = False
     cnr_adjustment: bool = False
@@ -130,6 +132,12 @@ class Settings:
                     f"patient's {name.split('_')[0]} in {unit} (flag {NUMBER_FIELDS[name]} or "
                     f"{PATIENT_VARIABLES[name]})."
                 )
+        try:
+            object.__setattr__(self, "model_cache_size", int(self.model_cache_size))
+        except ValueError:
+            raise UsageError(f"BOA_MODEL_CACHE_SIZE={self.model_cache_size!r} is not a whole number.") from None
+        if self.model_cache_size < 1:
+            raise UsageError(f"BOA_MODEL_CACHE_SIZE is {self.model_cache_size}; keep at least 1 model loaded.")
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "segmentations", dict(self.segmentations))
         object.__setattr__(self, "bca_hu_windows", {k: tuple(v) for k, v in self.bca_hu_windows.items()})

@@ -19,7 +19,7 @@ from body_organ_analysis.errors import ModelError
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.networks import networks_for
-from body_organ_analysis.models.predictors import resolve_device
+from body_organ_analysis.models.predictors import resolve_device, set_cache_size
 from body_organ_analysis.models.registry import ModelSpec
 from body_organ_analysis.settings import Settings
 
@@ -32,6 +32,7 @@ def predict_model(
     import torch
 
     device = resolve_device(settings.device)
+    set_cache_size(settings.model_cache_size)
     root = weights_root(settings)
     fast = settings.fast_total and spec.has_fast_variant
     networks = networks_for(spec, fast=fast, fast_bca=settings.fast_bca)

@@ -7,31 +7,46 @@ TotalSegmentator). ``--weights-dir`` / ``BOA_WEIGHTS_DIR`` overrides all three.
 Each network is a folder ``DatasetNNN_name`` there, downloaded as
 ``DatasetNNN_name.zip`` from its release (or from ``BOA_WEIGHTS_URL``).
 
-Downloads are atomic: the archive goes to a temporary folder beside the
-weights, is checked (size and SHA-256 where known), unpacked there, and only
-then renamed into place. Offline, or when the download fails, a
-:class:`WeightsError` names what is missing, where it comes from and the
+Installs (download, ``weights unpack``) are atomic and locked: the archive
+goes to a temporary folder inside the weights folder, is checked (size and
+SHA-256: the publisher's pinned hash, else the one recorded at the first
+install, see :mod:`weights_manifest`), unpacked there with the hardened
+extractor and only then renamed into place, while an ``fcntl`` lock keeps a
+second process out. Offline, or when the download fails, a
+:class:`WeightsError` names what is missing, each URL, the size and the
 command that fetches it: before any model runs.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import shlex
 import shutil
 import tempfile
+import urllib.parse
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable, Iterable
 
 from body_organ_analysis.context import log
 from body_organ_analysis.errors import WeightsError
+from body_organ_analysis.imaging.archive import ArchiveRefused, ArchiveUnreadable, Limits, checked_names, extract
 from body_organ_analysis.models.networks import Network, networks_for
 from body_organ_analysis.models.registry import ModelSpec
+from body_organ_analysis.models.weights_manifest import (
+    MANIFEST_NAME,
+    check_against_record,
+    file_records,
+    locked,
+    read_manifest,
+    record_network,
+    sha256_of,
+)
 from body_organ_analysis.settings import Settings
 
 CHUNK_BYTES = 1 << 20
-MAX_UNPACKED_BYTES = 64 << 30  # refuse archives that claim more (zip bombs)
+WEIGHTS_LIMITS = Limits(max_members=10_000, max_total_bytes=64 << 30, max_depth=8)
 
 
 def weights_root(settings: Settings) -> Path:
@@ -69,27 +84,59 @@ def ensure_weights(specs: Iterable[ModelSpec], settings: Settings) -> None:
     if not missing:
         return
     if settings.offline:
-        raise WeightsError(_missing_message(missing, root, settings, "offline mode is on (--offline / BOA_OFFLINE)"))
+        raise WeightsError(missing_message(missing, root, settings, "offline mode is on (--offline / BOA_OFFLINE)"))
     for item in missing:
         try:
             download_network(item.network, root, settings.weights_url)
         except WeightsError as error:
-            raise WeightsError(f"{error}\n\n{_missing_message(missing, root, settings, 'the download failed')}") from None
+            raise WeightsError(f"{error}\n\n{missing_message(missing, root, settings, 'the download failed')}") from None
 
 
-def _missing_message(missing: list[NeededWeights], root: Path, settings: Settings, why: str) -> str:
+def missing_message(missing: list[NeededWeights], root: Path, settings: Settings, why: str) -> str:
+    """What is missing, each URL unbroken on its own line, the sizes, and the commands that fix it."""
     lines = [f"Model weights are missing in {root} and cannot be fetched: {why}."]
     for item in missing:
         url = item.network.archive_url(settings.weights_url)
-        source = url or "TotalSegmentator's licence server (licensed model; install it with TotalSegmentator)"
-        lines.append(f"  - {item.model}: {item.network.folder} (from {source})")
-    models = " ".join(sorted({item.model for item in missing}))
+        size = human_size(item.network.archive_bytes) if item.network.archive_bytes else "size not published"
+        lines.append(f"  {item.model}: {item.network.folder} ({size}), from")
+        lines.append(f"    {_public_url(url)}" if url else "    TotalSegmentator's licence server (a licensed model: install it with TotalSegmentator)")
+    known = [item.network.archive_bytes for item in missing if item.network.archive_bytes]
+    if known and len(known) == len(missing):
+        lines.append(f"Download size: {human_size(sum(known))} in all.")
+    elif known:
+        lines.append(
+            f"Download size: {human_size(sum(known))} for the networks with a published size, plus"
+            f" {len(missing) - len(known)} whose size the progress bar shows when the download starts."
+        )
+    command = weights_command(settings, root, "download", *sorted({item.model for item in missing}))
+    lines.append("Fix: with internet access (and BOA_OFFLINE unset) run")
+    lines.append(f"    {command}")
     lines.append(
-        f"Fetch them on a machine with internet access: body_organ_analysis weights download {models}"
-        " (then 'weights pack FILE' there and 'weights unpack FILE' here), or point --weights-dir /"
-        " BOA_WEIGHTS_DIR at a folder that has them."
+        "Without internet here: run the same download on a machine that has it, then"
+        f" '{weights_command(settings, None, 'pack', 'weights.zip')}' there, copy weights.zip here and run"
     )
+    lines.append(f"    {weights_command(settings, root, 'unpack', 'weights.zip')}")
     return "\n".join(lines)
+
+
+def weights_command(settings: Settings, root: Path | None, action: str, *arguments: str) -> str:
+    """``body_organ_analysis weights ...`` with the options in the order its parser accepts them."""
+    words = ["body_organ_analysis", "weights"]
+    if root is not None:
+        words += ["--weights-dir", str(root)]
+    if settings.weights_url and action == "download" and _public_url(settings.weights_url) == settings.weights_url:
+        words += ["--weights-url", settings.weights_url]
+    words += [action, *arguments]
+    if action == "download":
+        words += ["--fast-total"] if settings.fast_total else []
+        words += ["--fast-bca"] if settings.fast_bca else []
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def human_size(size: int) -> str:
+    if size >= 1e9:
+        return f"{size / 1e9:.2f} GB"
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
 def download_network(
@@ -98,7 +145,12 @@ def download_network(
     base_url: str | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
-    """Download and unpack ``<folder>.zip`` into ``root`` atomically; return the network folder."""
+    """Download, verify and install ``<folder>.zip`` into ``root``; return the network folder.
+
+    The archive is fetched into a temporary folder inside ``root``, its size
+    and SHA-256 checked (pinned hash, else the one recorded at the first
+    install), unpacked there and renamed into place, all under a lock.
+    """
     url = network.archive_url(base_url)
     if url is None:
         raise WeightsError(
@@ -107,24 +159,51 @@ def download_network(
             "--weights-dir at that folder."
         )
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{network.folder}-", dir=root) as temporary:
-        archive = Path(temporary) / f"{network.folder}.zip"
-        log.info("downloading %s from %s", network.folder, url)
-        _fetch(url, archive, network.archive_bytes, progress)
-        _check_archive(archive, network)
-        unpacked = Path(temporary) / "unpacked"
-        safe_extract(archive, unpacked)
-        staged = unpacked / network.folder
-        if not network.is_present(unpacked):
-            raise WeightsError(
-                f"The archive from {url} does not hold {network.folder}/{network.trainer_dir} with "
-                "plans.json, dataset.json and the checkpoints. Check the download URL (BOA_WEIGHTS_URL)."
-            )
-        target = root / network.folder
-        if target.exists():  # an incomplete earlier copy: replace it whole
-            shutil.rmtree(target)
-        staged.rename(target)
+    target = root / network.folder
+    with locked(root, network.folder):
+        if network.is_present(root):  # another process installed it while this one waited
+            return target
+        with tempfile.TemporaryDirectory(prefix=f".{network.folder}-", dir=root) as temporary:
+            archive = Path(temporary) / f"{network.folder}.zip"
+            log.info("downloading %s from %s", network.folder, _public_url(url))
+            _fetch(url, archive, network.archive_bytes, progress)
+            archive_sha256 = _check_archive(archive, network)
+            unpacked = Path(temporary) / "unpacked"
+            unpacked.mkdir()
+            safe_extract(archive, unpacked)
+            if not network.is_present(unpacked):
+                raise WeightsError(
+                    f"The archive from {url} does not hold {network.folder}/{network.trainer_dir} with "
+                    "plans.json, dataset.json and the checkpoints. Check the download URL (BOA_WEIGHTS_URL)."
+                )
+            details = {"source": _public_url(url), "archive_sha256": archive_sha256, "pinned": network.archive_sha256 is not None}
+            _install(unpacked / network.folder, root, archive_sha256, details)
     return target
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user, password or query (a mirror's credentials are never logged or recorded)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _install(staged: Path, root: Path, archive_sha256: str | None, details: dict) -> None:
+    """Check ``staged`` against the manifest, rename it into ``root``, record it (manifest lock held)."""
+    files = file_records(staged)
+    with locked(root, "manifest"):
+        check_against_record(root, staged.name, files, archive_sha256)
+        target = root / staged.name
+        if target.exists():  # an incomplete or damaged earlier copy: swap it out, then remove it
+            old = staged.parent / f".replaced-{staged.name}"
+            target.rename(old)
+            staged.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staged.rename(target)
+        record_network(root, staged.name, files, **details)
 
 
 def _fetch(url: str, target: Path, expected_bytes: int | None, progress) -> None:
@@ -146,49 +225,36 @@ def _fetch(url: str, target: Path, expected_bytes: int | None, progress) -> None
                         progress(written, total)
             bar.close()
     except requests.RequestException as error:
-        raise WeightsError(f"Downloading {url} failed ({type(error).__name__}: {error}).") from None
+        public = _public_url(url)
+        detail = str(error).replace(url, public)
+        raise WeightsError(f"Downloading {public} failed ({type(error).__name__}: {detail}).") from None
 
 
-def _check_archive(archive: Path, network: Network) -> None:
+def _check_archive(archive: Path, network: Network) -> str:
+    """Size and pinned SHA-256 of a downloaded archive; returns its SHA-256."""
     size = archive.stat().st_size
     if network.archive_bytes is not None and size != network.archive_bytes:
         raise WeightsError(
             f"The download of {network.folder} has {size} bytes, expected {network.archive_bytes}: "
             "it is incomplete or not the published archive. Try again."
         )
-    if network.archive_sha256 is not None:
-        digest = sha256_of(archive)
-        if digest != network.archive_sha256:
-            raise WeightsError(
-                f"The download of {network.folder} has SHA-256 {digest}, expected "
-                f"{network.archive_sha256}: not the published archive. Try again or check BOA_WEIGHTS_URL."
-            )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    digest = sha256_of(archive)
+    if network.archive_sha256 is not None and digest != network.archive_sha256:
+        raise WeightsError(
+            f"The download of {network.folder} has SHA-256 {digest}, expected "
+            f"{network.archive_sha256}: not the published archive. Try again or check BOA_WEIGHTS_URL."
+        )
+    return digest
 
 
 def safe_extract(archive: Path, target: Path) -> None:
-    """Unpack a zip, refusing absolute paths, '..', links and archives that expand absurdly."""
+    """Unpack a weights zip with the hardened extractor (checked names, size and member limits)."""
     try:
-        with zipfile.ZipFile(archive) as source:
-            members = source.infolist()
-            if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-                raise WeightsError(f"{archive.name} expands to more than {MAX_UNPACKED_BYTES >> 30} GiB; refused.")
-            for member in members:
-                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-                if member.filename.startswith("/") or ".." in parts or (member.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise WeightsError(f"{archive.name} holds an unsafe path {member.filename!r}; refused.")
-                if parts and parts[0] == "__MACOSX":
-                    continue
-                source.extract(member, target)
-    except zipfile.BadZipFile:
-        raise WeightsError(f"{archive.name} is not a valid zip archive (broken download?).") from None
+        extract(archive, target, checked_names, WEIGHTS_LIMITS)
+    except ArchiveRefused as error:
+        raise WeightsError(f"{archive.name} was refused as unsafe: {error}. Use the published archive.") from None
+    except ArchiveUnreadable as error:
+        raise WeightsError(f"{archive.name} is not a valid zip archive ({error}; broken download?).") from None
 
 
 @dataclass(frozen=True)
@@ -232,34 +298,67 @@ def networks_of(names: Iterable[str], settings: Settings, all_variants: bool = F
 
 
 def pack(root: Path, target: Path, models: Iterable[str] | None = None) -> int:
-    """Zip the present networks (of ``models``, or all) into ``target``; return how many."""
+    """Zip the present networks (of ``models``, or all) with their checksums into ``target``; return how many."""
     rows = [r for r in inventory(root) if r.present and (models is None or r.model in set(models))]
     folders = sorted({r.network.folder for r in rows})
     if not folders:
         raise WeightsError(f"No weights are present in {root}: nothing to pack. Download them first.")
+    recorded = read_manifest(root)["networks"]
+    carried: dict[str, dict] = {}
+    for folder in folders:
+        files = file_records(root / folder)
+        check_against_record(root, folder, files, None)  # never carry changed weights
+        previous = recorded.get(folder, {})
+        carried[folder] = {"archive_sha256": previous.get("archive_sha256"), "source": previous.get("source"), "files": files}
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for folder in folders:
-            for path in sorted((root / folder).rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(root).as_posix())
+            for name in carried[folder]["files"]:
+                archive.write(root / folder / name, f"{folder}/{name}")
+        archive.writestr(MANIFEST_NAME, json.dumps({"format": 1, "networks": carried}, indent=2))
     partial.replace(target)
     return len(folders)
 
 
 def unpack(archive: Path, root: Path) -> list[str]:
-    """Unpack a 'weights pack' zip into ``root``; each network folder is moved in whole."""
+    """Install the networks of a 'weights pack' zip into ``root``, each verified and renamed in whole."""
     root.mkdir(parents=True, exist_ok=True)
+    pinned = {n.folder: n.archive_sha256 for n in _all_networks() if n.archive_sha256}
     with tempfile.TemporaryDirectory(prefix=".unpack-", dir=root) as temporary:
         staged = Path(temporary)
         safe_extract(archive, staged)
         names = sorted(p.name for p in staged.iterdir() if p.is_dir() and p.name.startswith("Dataset"))
         if not names:
             raise WeightsError(f"{archive} holds no DatasetNNN_name folders; give a zip made by 'weights pack'.")
+        carried = json.loads((staged / MANIFEST_NAME).read_text())["networks"] if (staged / MANIFEST_NAME).is_file() else {}
         for name in names:
-            target = root / name
-            if target.exists():
-                shutil.rmtree(target)
-            (staged / name).rename(target)
+            record = carried.get(name)
+            if record is not None and file_records(staged / name) != record["files"]:
+                raise WeightsError(
+                    f"{archive.name}: the files of {name} differ from the checksums packed with them; "
+                    "the zip was changed or damaged after 'weights pack'. Pack it again."
+                )
+            archive_sha256 = (record or {}).get("archive_sha256")
+            if name in pinned and archive_sha256 not in (None, pinned[name]):
+                raise WeightsError(f"{archive.name}: {name} was not installed from the published archive; refused.")
+            details = {"source": f"unpack of {archive.name}", "archive_sha256": archive_sha256}
+            with locked(root, name):
+                _install(staged / name, root, archive_sha256, details)
     return names
+
+
+def verify_network(network: Network, root: Path) -> None:
+    """Check every file of an installed network against the weights manifest (records it when new)."""
+    from body_organ_analysis.models.weights_manifest import verify_files
+
+    folder = root / network.folder
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    verify_files(root, network.folder, names)
+
+
+def _all_networks() -> list[Network]:
+    from body_organ_analysis.models.networks import all_networks_for
+    from body_organ_analysis.models.registry import MODELS
+
+    return [network for spec in MODELS.values() for network in all_networks_for(spec)]

@@ -2,10 +2,12 @@
 
 - ``list``: every model's networks: present or missing, stand-in or not, size, location.
 - ``download MODEL...``: fetch the networks these models need (progress bar,
-  checked, atomic). ``--fast-total`` / ``FAST_TOTAL`` and ``--fast-bca`` choose
+  checked against pinned or recorded SHA-256, atomic, locked); networks
+  already present are verified against the weights manifest.
+  ``--fast-total`` / ``FAST_TOTAL`` and ``--fast-bca`` choose
   the variant; ``--all-variants`` takes both.
-- ``pack FILE`` / ``unpack FILE``: a zip of the present weights, to carry them
-  to a machine without internet.
+- ``pack FILE`` / ``unpack FILE``: a zip of the present weights with their
+  checksums, to carry them to a machine without internet; unpack verifies them.
 """
 
 from __future__ import annotations
@@ -45,10 +47,6 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     return run_guarded(lambda: _run(args, environ), verbose=False)
 
 
-def _human(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
-
-
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]):
     from body_organ_analysis.settings import build_settings
 
@@ -73,7 +71,7 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"weights folder: {root}")
         for row in weights.inventory(root):
             state = ("stand-in" if row.stand_in else "present") if row.present else "missing"
-            size = f"{_human(row.size_bytes):>12s}" if row.present else " " * 12
+            size = f"{weights.human_size(row.size_bytes):>12s}" if row.present else " " * 12
             print(f"{row.model:28s} {state:9s}{size}  {row.network.folder}")
         return 0
     if args.command == "download":
@@ -81,7 +79,8 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             raise WeightsError("Offline mode is on (--offline / BOA_OFFLINE): nothing is downloaded.")
         for item in weights.networks_of(args.models, settings, all_variants=args.all_variants):
             if item.network.is_present(root):
-                print(f"{item.network.folder}: present")
+                weights.verify_network(item.network, root)
+                print(f"{item.network.folder}: present, checksums verified")
                 continue
             path = weights.download_network(item.network, root, settings.weights_url)
             print(f"{item.network.folder}: downloaded to {path}")

@@ -1,20 +1,30 @@
 """The output folder contract: staged writes, manifest, atomic completion.
 
-Every file of a run is written into a hidden staging folder beside the output
-folder. Only when the whole analysis has succeeded are the files moved into the
-output folder (one ``os.replace`` each, the manifest last). A failed run
-removes the staging folder and leaves the output folder as it was.
+Every file of a run is written into a hidden staging folder inside the output
+folder (``.boa-staging-<pid>-*``), so only the output folder itself must be
+writable (a read-only parent or a mount point such as ``-o /out`` works) and
+every move is a rename on one file system. Only when the whole analysis has
+succeeded are the files moved into place: the earlier manifest is removed
+first, then each file is renamed, the new manifest last, with SIGINT/SIGTERM
+held back for those few renames. A failed or interrupted run removes the
+staging folder (and an output folder it created) and leaves the output folder
+as it was. Staging folders of processes that died (SIGKILL) are removed by the
+next run into the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from body_organ_analysis.labelmap import LabelMap
@@ -22,6 +32,8 @@ if TYPE_CHECKING:
 from body_organ_analysis.errors import OutputError
 
 MANIFEST_NAME = "manifest.json"
+STAGING_PREFIX = ".boa-staging-"
+ABANDONED_AFTER_S = 3600  # a dead process's staging folder untouched this long is removed
 
 
 def sha256_file(path: Path) -> str:
@@ -52,11 +64,13 @@ class OutputStaging:
     def __init__(self, output_dir: Path, prefix: str | None = None) -> None:
         self.output_dir = output_dir
         self.prefix = prefix
-        parent = output_dir.parent
+        self.created = _missing_folders(output_dir)  # folders this run creates, deepest first
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.boa-", dir=parent))
+            output_dir.mkdir(parents=True, exist_ok=True)
+            remove_abandoned_staging(output_dir)
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=output_dir))
         except OSError as error:
+            self._remove_created()
             raise OutputError(
                 f"Cannot write the output folder {output_dir}: {error.strerror}. "
                 "Choose a folder you can write to with -o/--output-dir."
@@ -101,7 +115,7 @@ class OutputStaging:
         }
 
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Write the manifest and move every staged file into the output folder.
+        """Write the manifest and move every staged file into the output folder, the manifest last.
 
         Returns the manifest as written (with its ``files`` records).
         """
@@ -109,13 +123,16 @@ class OutputStaging:
         manifest_path = self.staging / self.stored_name(MANIFEST_NAME)
         manifest_path.write_text(json.dumps(manifest, indent=2, default=_json_default))
         try:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            for name, staged in sorted(self.files.items()):
-                if staged.exists():
-                    target = self.output_dir / self.stored_name(name)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staged, target)
-            os.replace(manifest_path, self.output_dir / self.stored_name(MANIFEST_NAME))
+            with _signals_held():
+                # without its manifest an interrupted commit never looks like a complete output
+                (self.output_dir / self.stored_name(MANIFEST_NAME)).unlink(missing_ok=True)
+                for name, staged in sorted(self.files.items()):
+                    if staged.exists():
+                        target = self.output_dir / self.stored_name(name)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(staged, target)
+                os.replace(manifest_path, self.output_dir / self.stored_name(MANIFEST_NAME))
+                self.created = []  # the output folder is now a result: keep it
         except OSError as error:
             raise OutputError(
                 f"Could not move the results into {self.output_dir}: {error.strerror}."
@@ -125,7 +142,60 @@ class OutputStaging:
         return manifest
 
     def discard(self) -> None:
+        """Remove the staging folder and the output folders this run created (when still empty)."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._remove_created()
+
+    def _remove_created(self) -> None:
+        for folder in self.created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
+
+
+def remove_abandoned_staging(output_dir: Path) -> None:
+    """Remove staging folders whose process no longer runs and that nobody touched for an hour."""
+    for folder in output_dir.glob(f"{STAGING_PREFIX}*"):
+        pid_text = folder.name[len(STAGING_PREFIX) :].split("-")[0]
+        try:
+            idle = time.time() - folder.stat().st_mtime
+        except OSError:
+            continue
+        if pid_text.isdigit() and not _process_alive(int(pid_text)) and idle > ABANDONED_AFTER_S:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back (main thread only) while the renames of a commit run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _json_default(value: Any) -> Any:

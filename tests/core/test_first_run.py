@@ -113,7 +113,7 @@ def test_height_from_the_command_line_gives_smi_at_every_level(sized_run):
     levels = document["vertebral_levels"]
     assert {"L1", "T12"} <= set(levels)  # vertebrae of the real seg_total map
     for values in levels.values():
-        assert values["smi_cm2_per_m2"] == pytest.approx(values["muscle_area_cm2"] / 1.8**2, abs=5e-3)  # both reported to 0.01 (docs/measurements.md)
+        assert values["smi_cm2_per_m2"] == pytest.approx(values["muscle_area_cm2"] / 1.8**2, abs=7e-3)  # both reported to 0.01
         assert values["smi_missing_reason"] is None
 
 

@@ -61,6 +61,10 @@ def test_study_prefix_names_every_file(ts_example, tmp_path):
     assert "ct_small_manifest.json" in names
 
 
+def staging_folders(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".boa-" in p.name]
+
+
 def make_previous_run(ts_example: Path, out: Path) -> dict[str, str]:
     assert run(ts_example, out, "--segmentation", f"total={ts_example / 'seg_total.nii.gz'}") == 0
     (out / "notes.txt").write_text("the user's own file")
@@ -81,7 +85,7 @@ def test_bad_segmentation_leaves_folder_as_it_was(ts_example, tmp_path, capsys):
     err = stderr_text(capsys)
     assert "does not lie on the CT's grid" in err and "Traceback" not in err
     assert snapshot(out) == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.boa-")] == []
+    assert staging_folders(tmp_path) == []
 
 
 def test_foreign_labels_rejected(ts_example, tmp_path, capsys):
@@ -108,7 +112,7 @@ def test_failure_in_a_late_step_leaves_folder_as_it_was(ts_example, tmp_path, mo
     assert code == ExitCode.INTERNAL
     assert "internal error (RuntimeError)" in stderr_text(capsys)
     assert snapshot(out) == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.boa-")] == []
+    assert staging_folders(tmp_path) == []
 
 
 def test_segmentation_for_a_model_not_requested(ts_example, tmp_path, capsys):

@@ -15,6 +15,7 @@ from body_organ_analysis.errors import ExitCode, WeightsError
 from body_organ_analysis.models import weights
 from body_organ_analysis.models.networks import Network, STAND_IN_MARKER, bca_network
 from body_organ_analysis.models.registry import get_model
+from body_organ_analysis.models.weights_manifest import LOCK_DIR, MANIFEST_NAME
 from body_organ_analysis.settings import Settings
 from body_organ_analysis.testing.standins import make_standin_network
 
@@ -55,6 +56,11 @@ def zip_of_network(network: Network, target: Path, tmp: Path) -> bytes:
     return target.read_bytes()
 
 
+def installed(root: Path) -> list[str]:
+    """What a weights folder holds besides its lock files."""
+    return sorted(p.name for p in root.iterdir() if p.name != LOCK_DIR)
+
+
 def test_weights_root_follows_totalsegmentator(tmp_path):
     assert weights.weights_root(settings(totalseg_weights_path=tmp_path)) == tmp_path
     assert weights.weights_root(settings(totalseg_home_dir=tmp_path)) == tmp_path / "nnunet" / "results"
@@ -72,7 +78,7 @@ def test_download_from_local_server_is_checked_and_unpacked(server, tmp_path):
     assert path == root / network.folder
     assert checked.is_present(root)
     assert seen[-1] == (len(payload), len(payload))
-    assert [p.name for p in root.iterdir()] == [network.folder]  # no temporary files left
+    assert installed(root) == [network.folder, MANIFEST_NAME]  # no temporary files left
 
 
 def test_wrong_checksum_leaves_nothing(server, tmp_path):
@@ -82,7 +88,7 @@ def test_wrong_checksum_leaves_nothing(server, tmp_path):
     root = tmp_path / "weights"
     with pytest.raises(WeightsError, match="SHA-256"):
         weights.download_network(tiny_network(archive_sha256="0" * 64), root, url)
-    assert list(root.iterdir()) == []
+    assert installed(root) == []
 
 
 def test_truncated_archive_leaves_nothing(server, tmp_path):
@@ -93,7 +99,7 @@ def test_truncated_archive_leaves_nothing(server, tmp_path):
     root = tmp_path / "weights"
     with pytest.raises(WeightsError):
         weights.download_network(network, root, url)
-    assert list(root.iterdir()) == []
+    assert installed(root) == []
 
 
 def test_missing_file_on_server_is_a_weights_error(server, tmp_path):
@@ -103,13 +109,32 @@ def test_missing_file_on_server_is_a_weights_error(server, tmp_path):
 
 
 def test_offline_missing_weights_names_model_source_and_command(tmp_path):
+    """Each URL unbroken on a line of its own, the size, and commands the weights parser accepts as given."""
+    import shlex
+
+    from body_organ_analysis.cli import fill
+    from body_organ_analysis.models.weights_cli import build_parser
+
+    s = settings(weights_dir=tmp_path, offline=True, fast_bca=True)
     with pytest.raises(WeightsError) as caught:
-        weights.ensure_weights([get_model("body_regions")], settings(weights_dir=tmp_path, offline=True))
-    message = str(caught.value)
+        weights.ensure_weights([get_model("body_regions"), get_model("total")], s)
     assert caught.value.exit_code == ExitCode.WEIGHTS_MISSING
-    assert "Dataset542_BCA_inference" in message
-    assert "github.com/UMEssen/Body-and-Organ-Analysis/releases/download/v1.0.0-weights" in message
-    assert "weights download body_regions" in message
+    printed = fill(f"error: {caught.value}").splitlines()  # as the command line prints it
+    expected_urls = {
+        n.network.archive_url(None) for n in weights.needed_networks([get_model("body_regions"), get_model("total")], s)
+    }
+    assert len(expected_urls) == 6 and all(len(url) > 100 for url in expected_urls)  # longer than a wrapped line
+    assert expected_urls == {line.strip() for line in printed if line.strip().startswith("https://")}
+    assert "Dataset542_BCA_inference (1.15 GB), from" in caught.value.args[0]
+    assert "Download size: 1.15 GB for the networks with a published size, plus 5 whose" in caught.value.args[0]
+    commands = [shlex.split(line.strip()) for line in printed if line.strip().startswith("body_organ_analysis weights")]
+    download, unpack_here = commands
+    args = build_parser().parse_args(download[2:])
+    assert (args.command, sorted(args.models), args.weights_dir, args.fast_bca) == (
+        "download", ["body_regions", "total"], tmp_path, True
+    )
+    args = build_parser().parse_args(unpack_here[2:])
+    assert (args.command, args.file, args.weights_dir) == ("unpack", Path("weights.zip"), tmp_path)
 
 
 def test_network_failure_is_a_weights_error(tmp_path):
