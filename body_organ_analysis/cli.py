@@ -7,19 +7,14 @@ Subcommands: ``weights list|download|pack|unpack`` and ``demo``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import os
-import signal
 import sys
-import textwrap
-import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from body_organ_analysis.errors import BoaError, ExitCode, UsageError
+from body_organ_analysis.console import configure_logging, log, run_guarded, sigterm_raises
+from body_organ_analysis.errors import ExitCode, UsageError
 
-log = logging.getLogger("body_organ_analysis")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,26 +131,6 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Any
     return build_settings(flags, environ)
 
 
-class StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
-
-    @property  # type: ignore[override]
-    def stream(self):  # noqa: D102
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # logging.StreamHandler sets it in __init__
-        pass
-
-
-def configure_logging(verbose: bool) -> None:
-    handler = StderrHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     subcommands: dict[str, Callable[[list[str]], int]] = {
@@ -168,28 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with sigterm_raises():
         return run_guarded(lambda: _analyze(args), verbose=bool(args.verbose))
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (docker stop, systemd, kill) raised in the main thread, so every cleanup runs."""
-
-
-@contextlib.contextmanager
-def sigterm_raises():
-    """While inside, SIGTERM raises :class:`Terminated` (once; a repeat is ignored during cleanup)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_terminated(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -215,37 +168,6 @@ def _weights_main(argv: list[str]) -> int:
 
 
 def _demo_main(argv: list[str]) -> int:
-    from body_organ_analysis.bca.demo import main as demo_main
+    from body_organ_analysis.demo.run import main as demo_main
 
     return demo_main(argv, dict(os.environ))
-
-
-def run_guarded(action: Callable[[], int], verbose: bool) -> int:
-    """Run ``action``; turn user errors into a message and an exit code, never a traceback."""
-    try:
-        return int(action())
-    except BoaError as error:
-        print(fill(f"error: {error}"), file=sys.stderr)
-        return int(error.exit_code)
-    except KeyboardInterrupt as interrupt:
-        print("interrupted; the output folder was left as it was.", file=sys.stderr)
-        return 143 if isinstance(interrupt, Terminated) else 130
-    except Exception as error:  # a bug: say so plainly
-        if verbose:
-            raise
-        print(
-            fill(
-                f"internal error ({type(error).__name__}). The output folder was left as it was. "
-                "Run again with --verbose for the traceback and report it."
-            ),
-            file=sys.stderr,
-        )
-        return int(ExitCode.INTERNAL)
-
-
-def fill(text: str) -> str:
-    """Wrap each line at 100 columns; indented lines (URLs, commands) are kept whole, words never split."""
-    return "\n".join(
-        line if line.startswith(" ") else textwrap.fill(line, width=100, break_long_words=False, break_on_hyphens=False)
-        for line in text.split("\n")
-    )

@@ -15,19 +15,17 @@ Keys of ``results`` that other steps read (and the JSON files they become):
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from body_organ_analysis.console import log
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.report.output import OutputStaging
 from body_organ_analysis.report.workbook import Sheet
 from body_organ_analysis.settings import Settings
-
-log = logging.getLogger("body_organ_analysis")
 
 
 @dataclass

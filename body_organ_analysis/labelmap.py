@@ -10,7 +10,6 @@ one writes the same XML without touching the voxels.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Mapping
 

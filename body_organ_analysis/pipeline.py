@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from body_organ_analysis import __version__
-from body_organ_analysis.context import AnalysisContext, log, timed_step
+from body_organ_analysis.context import AnalysisContext, timed_step
 from body_organ_analysis.imaging import load_ct
 from body_organ_analysis.imaging.body_size import body_size, with_body_size
 from body_organ_analysis.imaging.volume import CTVolume

@@ -19,7 +19,7 @@ import pytest
 
 from body_organ_analysis.cli import main
 from body_organ_analysis.errors import ExitCode
-from body_organ_analysis.testing.synthetic_dicom import phantom, write_ct_series
+from body_organ_analysis.demo.dicom_series import phantom, write_ct_series
 
 HU = phantom(12, 24, 20)
 

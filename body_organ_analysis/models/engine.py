@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from body_organ_analysis.context import log
+from body_organ_analysis.console import log
 from body_organ_analysis.errors import ModelError
 from body_organ_analysis.imaging.volume import CTVolume
 from body_organ_analysis.labelmap import LabelMap

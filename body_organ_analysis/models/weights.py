@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from body_organ_analysis.context import log
+from body_organ_analysis.console import log
 from body_organ_analysis.errors import WeightsError
 from body_organ_analysis.imaging.archive import ArchiveRefused, ArchiveUnreadable, Limits, checked_names, extract
 from body_organ_analysis.models.networks import Network, networks_for

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    from body_organ_analysis.cli import configure_logging, run_guarded
+    from body_organ_analysis.console import configure_logging, run_guarded
 
     args = build_parser().parse_args(list(argv))
     configure_logging(False)

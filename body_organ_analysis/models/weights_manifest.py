@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from body_organ_analysis.context import log
+from body_organ_analysis.console import log
 from body_organ_analysis.errors import WeightsError
 
 MANIFEST_NAME = "boa_weights_manifest.json"

@@ -27,7 +27,7 @@ def small_total(ts_example: Path, small_ct: CTVolume) -> LabelMap:
 
 @pytest.fixture(scope="session")
 def phantom():
-    from body_organ_analysis.testing.phantom import make_phantom
+    from body_organ_analysis.demo.phantom import make_phantom
 
     return make_phantom(seed=1)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from body_organ_analysis.bca.demo import run_demo
-from body_organ_analysis.testing.phantom import make_phantom
+from body_organ_analysis.demo.run import run_demo
+from body_organ_analysis.demo.phantom import make_phantom
 
 
 def test_smi_from_dicom_patient_size(tmp_path: Path, capsys):

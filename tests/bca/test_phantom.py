@@ -9,7 +9,7 @@ from body_organ_analysis.bca.levels import vertebral_levels
 from body_organ_analysis.bca.slices import slice_tables
 from body_organ_analysis.bca.threshold import threshold_maps
 from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_IDS, hu_windows, tissue_map
-from body_organ_analysis.testing import phantom as phantom_module
+from body_organ_analysis.demo import phantom as phantom_module
 
 TOLERANCE = 0.01
 
@@ -108,7 +108,7 @@ def test_demo_prints_no_warnings_it_causes_itself(tmp_path, capsys, caplog):
     threshold engine's "approximate" notice remains. The comparison names its reference."""
     import logging
 
-    from body_organ_analysis.bca.demo import run_demo
+    from body_organ_analysis.demo.run import run_demo
 
     with caplog.at_level(logging.WARNING):
         assert run_demo(tmp_path / "demo", None, 0, {"BCA_NO_PDF": "1"}) == 0

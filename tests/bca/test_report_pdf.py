@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from body_organ_analysis.bca.demo import main as demo_main
+from body_organ_analysis.demo.run import main as demo_main
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,

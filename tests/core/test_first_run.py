@@ -153,7 +153,7 @@ def test_without_height_smi_says_how_to_give_it(ts_example, tmp_path, capsys):
 def test_dicom_height_and_the_override(stored, given, height, source, tmp_path):
     from body_organ_analysis.imaging import load_ct
     from body_organ_analysis.imaging.body_size import body_size, with_body_size
-    from body_organ_analysis.testing.synthetic_dicom import phantom, write_ct_series
+    from body_organ_analysis.demo.dicom_series import phantom, write_ct_series
 
     attributes = {"PatientWeight": "70", "PatientSize": stored}
     write_ct_series(tmp_path / "s", phantom(12, 24, 20), attributes=attributes)

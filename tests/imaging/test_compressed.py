@@ -16,7 +16,7 @@ import SimpleITK as sitk
 
 from body_organ_analysis.imaging import load_ct
 from body_organ_analysis.imaging.dicom import read_pixels
-from body_organ_analysis.testing.synthetic_dicom import GDCM_SYNTAXES, phantom, write_ct_series
+from body_organ_analysis.demo.dicom_series import GDCM_SYNTAXES, phantom, write_ct_series
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 DATA_STORE = Path(pytest.importorskip("data_store").__file__).parent / "data"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from body_organ_analysis.imaging import load_ct
-from body_organ_analysis.testing.synthetic_dicom import MARKER_HU, phantom, write_ct_series
+from body_organ_analysis.demo.dicom_series import MARKER_HU, phantom, write_ct_series
 
 ROWS, COLUMNS, SLICES = 30, 26, 12
 SPACING = (0.7, 0.9)  # between rows, between columns

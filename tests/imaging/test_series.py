@@ -11,7 +11,7 @@ import pytest
 
 from body_organ_analysis.errors import ExitCode, InputError
 from body_organ_analysis.imaging import load_ct
-from body_organ_analysis.testing.synthetic_dicom import phantom, write_ct_series
+from body_organ_analysis.demo.dicom_series import phantom, write_ct_series
 
 SAGITTAL = (0, 1, 0, 0, 0, -1)
 
@@ -127,7 +127,7 @@ def test_enhanced_multiframe_headers_become_one_slice_per_frame(tmp_path):
 
 
 def test_enhanced_multiframe_ct_loads_like_single_frame_series(tmp_path):
-    from body_organ_analysis.testing.synthetic_dicom import write_enhanced_ct
+    from body_organ_analysis.demo.dicom_series import write_enhanced_ct
 
     hu = phantom(12, 24, 20)
     write_enhanced_ct(tmp_path / "enhanced" / "ct.dcm", hu)

@@ -112,7 +112,7 @@ def test_offline_missing_weights_names_model_source_and_command(tmp_path):
     """Each URL unbroken on a line of its own, the size, and commands the weights parser accepts as given."""
     import shlex
 
-    from body_organ_analysis.cli import fill
+    from body_organ_analysis.console import fill
     from body_organ_analysis.models.weights_cli import build_parser
 
     s = settings(weights_dir=tmp_path, offline=True, fast_bca=True)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    from body_organ_analysis.cli import configure_logging, run_guarded
+    from body_organ_analysis.console import configure_logging, run_guarded
 
     args = build_parser().parse_args(list(argv))
     configure_logging(args.verbose)
@@ -77,14 +77,14 @@ def write_phantom(folder: Path, seed: int = 0, dicom: bool = False):
     import numpy as np
 
     from body_organ_analysis.labelmap import LabelMap
-    from body_organ_analysis.testing.phantom import make_phantom
+    from body_organ_analysis.demo.phantom import make_phantom
 
     folder.mkdir(parents=True, exist_ok=True)
     phantom = make_phantom(seed)
     total_path = folder / "phantom_total.nii.gz"
     if dicom:
         from body_organ_analysis.imaging.orientation import ras_to_lps
-        from body_organ_analysis.testing.synthetic_dicom import write_ct_series
+        from body_organ_analysis.demo.dicom_series import write_ct_series
 
         ct_path = folder / "phantom_dicom"
         origin = ras_to_lps(phantom.affine[:3, 3])  # rows run along RAS +x, columns along +y
