@@ -68,7 +68,7 @@ def analyze(settings: Settings) -> AnalysisResult:
 def _run_steps(ctx: AnalysisContext, specs: list[ModelSpec], previous: dict[str, Any] | None) -> None:
     from body_organ_analysis.bca import stage as bca_stage
     from body_organ_analysis.measure import stage as measure_stage
-    from body_organ_analysis.models.segment import segment_models
+    from body_organ_analysis.segment import segment_models
 
     if ctx.ct.source != "nifti":
         with ctx.step("write image"):

@@ -51,6 +51,26 @@ HEIGHT_RANGE_CM = (50.0, 250.0)
 WEIGHT_RANGE_KG = (2.0, 400.0)
 
 
+DEFAULT_HU_WINDOWS: dict[str, tuple[float, float]] = {
+    "muscle": (-29.0, 150.0),
+    "fat": (-190.0, -30.0),
+    "bone": (-1000.0, 3000.0),  # the reference tool's range; above it is metal
+}
+
+
+def hu_windows(overrides: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
+    """The HU windows in force: defaults updated with the user's (``--bca-hu-window``)."""
+    windows = dict(DEFAULT_HU_WINDOWS)
+    for name, window in (overrides or {}).items():
+        if name not in windows:
+            raise UsageError(f"Unknown HU window {name!r}. Windows: {', '.join(windows)}.")
+        low, high = float(window[0]), float(window[1])
+        if not low < high:
+            raise UsageError(f"HU window {name}: the lower bound {low} is not below the upper {high}.")
+        windows[name] = (low, high)
+    return windows
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one analysis needs to know. Validated in ``__post_init__``."""
@@ -142,8 +162,6 @@ class Settings:
         object.__setattr__(self, "segmentations", dict(self.segmentations))
         object.__setattr__(self, "bca_hu_windows", {k: tuple(v) for k, v in self.bca_hu_windows.items()})
         if self.bca_hu_windows:
-            from body_organ_analysis.bca.tissues import hu_windows
-
             hu_windows(self.bca_hu_windows)  # validates names and bounds
 
     def replace(self, **changes: Any) -> "Settings":

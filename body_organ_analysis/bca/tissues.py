@@ -15,7 +15,6 @@ from typing import Mapping
 
 import numpy as np
 
-from body_organ_analysis.errors import UsageError
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
 
@@ -23,11 +22,6 @@ TISSUE_LABELS = {1: "muscle", 2: "bone", 3: "sat", 4: "vat", 5: "imat", 6: "pat"
 TISSUE_IDS = {name: label for label, name in TISSUE_LABELS.items()}
 FAT_TISSUES = ("sat", "vat", "imat", "pat", "eat")
 ALL_TISSUES = ("muscle", "bone", "sat", "vat", "imat", "pat", "eat", "tat")
-DEFAULT_HU_WINDOWS: dict[str, tuple[float, float]] = {
-    "muscle": (-29.0, 150.0),
-    "fat": (-190.0, -30.0),
-    "bone": (-1000.0, 3000.0),  # the reference tool's range; above it is metal
-}
 # tissue -> (body region, HU window name)
 TISSUE_RULES: dict[str, tuple[str, str | None]] = {
     "muscle": ("muscle", "muscle"),
@@ -38,19 +32,6 @@ TISSUE_RULES: dict[str, tuple[str, str | None]] = {
     "pat": ("mediastinum", "fat"),
     "eat": ("pericardium", "fat"),
 }
-
-
-def hu_windows(overrides: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
-    """The HU windows in force: defaults updated with the user's (``--bca-hu-window``)."""
-    windows = dict(DEFAULT_HU_WINDOWS)
-    for name, window in (overrides or {}).items():
-        if name not in windows:
-            raise UsageError(f"Unknown HU window {name!r}. Windows: {', '.join(windows)}.")
-        low, high = float(window[0]), float(window[1])
-        if not low < high:
-            raise UsageError(f"HU window {name}: the lower bound {low} is not below the upper {high}.")
-        windows[name] = (low, high)
-    return windows
 
 
 WINDOW_CLASSES = ("muscle", "fat", "bone")  # window class 1, 2, 3 (0: in none)

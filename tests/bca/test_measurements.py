@@ -11,7 +11,8 @@ from body_organ_analysis.bca.levels import patient_height_m, vertebral_levels
 from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import slice_tables
 from body_organ_analysis.bca.threshold import threshold_maps
-from body_organ_analysis.bca.tissues import TISSUE_IDS, hu_windows, tissue_map
+from body_organ_analysis.bca.tissues import TISSUE_IDS, tissue_map
+from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.errors import UsageError
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS

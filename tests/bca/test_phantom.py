@@ -8,7 +8,8 @@ import pytest
 from body_organ_analysis.bca.levels import vertebral_levels
 from body_organ_analysis.bca.slices import slice_tables
 from body_organ_analysis.bca.threshold import threshold_maps
-from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_IDS, hu_windows, tissue_map
+from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_IDS, tissue_map
+from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.demo import phantom as phantom_module
 
 TOLERANCE = 0.01

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from body_organ_analysis.bca.threshold import threshold_maps
-from body_organ_analysis.bca.tissues import TISSUE_IDS, hu_windows, tissue_map
+from body_organ_analysis.bca.tissues import TISSUE_IDS, tissue_map
+from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_LABELS
 
 FAT_INSIDE = [TISSUE_IDS[t] for t in ("vat", "imat", "pat", "eat")]
