@@ -1,7 +1,7 @@
 """Command line: ``body_organ_analysis`` / ``boa`` / ``python -m body_organ_analysis``.
 
 Thin: parse flags, merge the environment into one Settings, call analyze().
-Subcommands: ``weights list|download|pack|unpack`` and ``demo``.
+Subcommands: ``weights list|download|pack|unpack``, ``demo``, ``evaluate`` and ``cohort``.
 """
 
 from __future__ import annotations
@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "weights": _weights_main,
         "demo": _demo_main,
+        "evaluate": _evaluate_main,
+        "cohort": _cohort_main,
     }
     if argv and argv[0] in subcommands:
         return subcommands[argv[0]](argv[1:])
@@ -153,6 +155,18 @@ def _demo_main(argv: list[str]) -> int:
     from body_organ_analysis.bca.demo import main as demo_main
 
     return demo_main(argv, dict(os.environ))
+
+
+def _evaluate_main(argv: list[str]) -> int:
+    from body_organ_analysis.evaluate.cli import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
+def _cohort_main(argv: list[str]) -> int:
+    from body_organ_analysis.cohort.cli import main as cohort_main
+
+    return cohort_main(argv, dict(os.environ))
 
 
 def run_guarded(action: Callable[[], int], verbose: bool) -> int:
