@@ -167,17 +167,25 @@ def _number(row: dict, column: str, path: Path, number: int) -> float | None:
 
 
 def content_hash(case: Case) -> str:
-    """SHA-256 over the bytes of the input (every file of a DICOM folder) and the supplied label maps."""
-    digest = hashlib.sha256()
+    """SHA-256 over the bytes of the input (every file of a DICOM folder) and the supplied label maps.
+
+    File names do not count: the same bytes under another name are the same input (a duplicate).
+    """
     paths = [case.input] if case.input.is_file() else sorted(p for p in case.input.rglob("*") if p.is_file())
-    for name, seg in sorted(case.segmentations.items()):
-        paths.append(seg)
-    for path in paths:
-        digest.update(path.name.encode())
-        try:
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError:
-            digest.update(b"<missing>")
+    digest = hashlib.sha256()
+    for group in (paths, [seg for _, seg in sorted(case.segmentations.items())]):
+        for path in group:
+            digest.update(_file_digest(path))
+        digest.update(b"|")
     return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return b"<missing>"
+    return digest.digest()

@@ -48,8 +48,7 @@ def case_flags(rows: pd.DataFrame, manifest: dict, ran_bca: bool) -> dict:
     organs = rows[(rows["group"] == "organ") & (rows["measure"] == "truncated") & (rows["value"] == 1)]
     truncated = sorted(organs["item"].unique())
     flags = {
-        "truncated": f"{len(truncated)} structure(s) touch the scan border: {', '.join(truncated[:8])}"
-        + (" ..." if len(truncated) > 8 else "") if truncated else "",
+        "truncated": f"{len(truncated)} structure(s) touch the scan border: {', '.join(truncated)}" if truncated else "",
         "no_l3": "",
         "thick_slices": "",
         "contrast_uncertain": "",

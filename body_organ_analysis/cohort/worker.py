@@ -59,5 +59,5 @@ def _qc_picture(case: Case, folder: Path) -> None:
 
 
 def init_worker_process(verbose: bool) -> None:
-    """Pool initializer: quiet logging in the worker, warnings only."""
-    logging.getLogger("body_organ_analysis").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    """Pool initializer: quiet logging in the worker (warnings are in each case's manifest), errors only."""
+    logging.getLogger("body_organ_analysis").setLevel(logging.DEBUG if verbose else logging.ERROR)
