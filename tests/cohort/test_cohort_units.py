@@ -89,3 +89,20 @@ def test_bad_usage_is_a_clear_message(tmp_path: Path, capsys) -> None:
     assert "No cases found" in capsys.readouterr().err
     assert main(["cohort", str(tmp_path), "-o", str(tmp_path / "out"), "--celery", "--jobs", "2"]) == 2
     assert main(["cohort", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 3
+
+
+def test_pacs_celery_app_carries_the_cohort_task(tmp_path: Path) -> None:
+    from body_organ_analysis.cohort.celery_task import TASK_NAME, settings_from_json, settings_to_json
+    from body_organ_analysis.pacs.celery_app import create_app
+    from body_organ_analysis.pacs.settings import build_worker_settings
+
+    env = {"ORTHANC_USERNAME": "u", "ORTHANC_PASSWORD": "p", "RABBITMQ_USER": "u", "RABBITMQ_PASSWORD": "p",
+           "STATS_SQLITE_PATH": str(tmp_path / "s.sqlite")}
+    app = create_app(build_worker_settings(env))
+    app.loader.import_default_modules()  # what a worker does at start
+    assert TASK_NAME in app.tasks and "boa.analyze_series" in app.tasks
+    template = Settings(input_image=tmp_path, output_dir=tmp_path, license_number="A" * 18, bca_engine="threshold",
+                        segmentations={"total": tmp_path / "seg.nii.gz"}, bca_hu_windows={"fat": (-200, -40)})
+    message = settings_to_json(template)
+    assert "license_number" not in message and "A" * 18 not in str(message)
+    assert settings_from_json(message, "B" * 18) == template.replace(license_number="B" * 18)
