@@ -51,7 +51,7 @@ def build_tables(output_dir: Path, cases: Sequence[Case], models: Sequence[str],
         status.append({"case": case.case_id, "status": state})
         flags: dict[str, str] = {}
         if state == "done":
-            case_long = case_rows(case.case_id, folder, case.height_cm)
+            case_long = case_rows(case.case_id, folder, case.height_cm, case.weight_kg)
             rows += case_long
             manifest = load_json(folder / "manifest.json") or {}
             flags = case_flags(long_table(case_long), manifest, "bca" in models)

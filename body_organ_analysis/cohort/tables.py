@@ -1,6 +1,6 @@
 """The cohort tables, rebuilt from the case folders: long (tidy) rows of every measurement.
 
-Columns: case, group (organ / tissue / level / contrast / quality), item,
+Columns: case, group (organ / tissue / level / contrast / quality / patient), item,
 measure, value (number), text (for categorical values such as the contrast
 phase), unit, engine (where the number came from), approximate.
 """
@@ -30,10 +30,20 @@ def load_json(path: Path) -> Any:
         return None
 
 
-def case_rows(case_id: str, folder: Path, height_cm: float | None = None) -> list[dict]:
-    """Long rows of one finished case folder."""
+def case_rows(case_id: str, folder: Path, height_cm: float | None = None, weight_kg: float | None = None) -> list[dict]:
+    """Long rows of one finished case folder (height and weight: from the cohort manifest)."""
     manifest = load_json(folder / "manifest.json") or {}
-    return [dict(zip(LONG_COLUMNS, (case_id, *row))) for row in _rows(folder, manifest, height_cm)]
+    rows = [*_rows(folder, manifest, height_cm), *_patient_rows(height_cm, weight_kg)]
+    return [dict(zip(LONG_COLUMNS, (case_id, *row))) for row in rows]
+
+
+def _patient_rows(height_cm: float | None, weight_kg: float | None) -> Iterator[tuple]:
+    if height_cm:
+        yield _row("patient", "manifest", "height_cm", height_cm, "cm", "manifest", False)
+    if weight_kg:
+        yield _row("patient", "manifest", "weight_kg", weight_kg, "kg", "manifest", False)
+    if height_cm and weight_kg:
+        yield _row("patient", "manifest", "bmi_kg_per_m2", round(weight_kg / (height_cm / 100) ** 2, 2), "kg/m2", "manifest", False)
 
 
 def _row(group: str, item: str, measure: str, value: Any, unit: str, engine: str, approximate: bool) -> tuple:

@@ -1,4 +1,5 @@
-"""A cohort of 22 cases made from the example CT: copies, flips, crops, a broken file, an MR-like volume, a duplicate.
+"""A cohort of 23 cases made from the example CT: copies, flips, crops, thick slices, a broken file, an MR-like
+volume, a duplicate and the example DICOM series.
 
 Every case supplies ``total`` through the manifest, so no weights are needed.
 """
@@ -29,7 +30,7 @@ def make_cohort(ts_example: Path, folder: Path) -> Path:
     ct, seg = nib.load(str(ct_path)), nib.load(str(seg_path))
     rows = []
 
-    def add(case: str, ct_image, seg_image, height: str = "") -> None:
+    def add(case: str, ct_image, seg_image, height: str = "", weight: str = "") -> None:
         ct_file, seg_file = folder / f"{case}.nii.gz", folder / f"{case}_seg.nii.gz"
         if isinstance(ct_image, Path):
             shutil.copy(ct_image, ct_file)
@@ -39,12 +40,14 @@ def make_cohort(ts_example: Path, folder: Path) -> Path:
             shutil.copy(seg_image, seg_file)
         else:
             nib.save(seg_image, str(seg_file))
-        rows.append({"case_id": case, "input": ct_file.name, "segmentation:total": seg_file.name, "height_cm": height})
+        rows.append({"case_id": case, "input": ct_file.name, "segmentation:total": seg_file.name, "height_cm": height,
+                     "weight_kg": weight})
 
     for number in range(1, 11):  # the same voxels, a different header text: not duplicates
         copy = nib.Nifti1Image(np.asarray(ct.dataobj), ct.affine, ct.header.copy())
         copy.header["descrip"] = f"copy {number}".encode()
-        add(f"copy{number:02d}", copy, seg_path, height=str(150 + 3 * number) if number % 2 else "")
+        add(f"copy{number:02d}", copy, seg_path, height=str(150 + 3 * number) if number % 2 else "",
+            weight=str(50 + 2 * number) if number % 2 else "")
     for axcodes in (("L", "P", "S"), ("R", "A", "I"), ("S", "L", "P"), ("A", "R", "S")):
         name = "flip_" + "".join(axcodes).lower()
         add(name, reoriented(ct, axcodes), reoriented(seg, axcodes))
@@ -64,10 +67,10 @@ def make_cohort(ts_example: Path, folder: Path) -> Path:
     add("duplicate", folder / "copy01.nii.gz", folder / "copy01_seg.nii.gz", height="153")
     # a DICOM series (20 slices, JPEG 2000) with its reference label map, read where it lies
     rows.append({"case_id": "dicom", "input": str(ts_example / "dicom_series"),
-                 "segmentation:total": str(ts_example / "seg_total_dicom_series.nii.gz"), "height_cm": ""})
+                 "segmentation:total": str(ts_example / "seg_total_dicom_series.nii.gz"), "height_cm": "", "weight_kg": ""})
     manifest = folder / "manifest.csv"
     with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["case_id", "input", "segmentation:total", "height_cm"])
+        writer = csv.DictWriter(handle, fieldnames=["case_id", "input", "segmentation:total", "height_cm", "weight_kg"])
         writer.writeheader()
         writer.writerows(rows)
     return manifest

@@ -99,6 +99,8 @@ def test_smi_uses_the_manifest_height(jobs2: Path) -> None:
     area = value(long, "copy01", "level", "L1", "muscle_area_cm2")
     assert value(long, "copy01", "level", "L1", "smi_cm2_per_m2") == pytest.approx(area / 1.53**2, abs=1e-3)
     assert np.isnan(value(long, "copy02", "level", "L1", "smi_cm2_per_m2"))  # no height given
+    assert value(long, "copy01", "patient", "manifest", "bmi_kg_per_m2") == pytest.approx(52 / 1.53**2, abs=0.01)
+    assert long[(long["case"] == "copy02") & (long["group"] == "patient")].empty
 
 
 def test_failure_ledger(jobs2: Path) -> None:
