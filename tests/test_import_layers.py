@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("imaging", "models", "settings", "config"),
     ("measure", "bca", "report", "context"),
     ("pipeline", "segment", "preflight"),
-    ("pacs", "cohort", "evaluate", "ui", "demo", "phantom"),
+    ("pacs", "cohort", "evaluate", "ui", "demo", "options"),
     ("cli", "__main__"),
 ]
 

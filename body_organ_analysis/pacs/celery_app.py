@@ -22,7 +22,8 @@ def create_app(settings: WorkerSettings, with_task: bool = True) -> Any:
     from celery import Celery
     from kombu import Exchange, Queue
 
-    app = Celery("body_organ_analysis", broker=settings.broker_url, set_as_current=False)
+    app = Celery("body_organ_analysis", broker=settings.broker_url, set_as_current=False,
+                 include=["body_organ_analysis.cohort.celery_task"])  # boa cohort --celery: file jobs
     exchange = Exchange(settings.queue, type="direct", durable=True)
     app.conf.update(
         task_serializer="json",

@@ -106,7 +106,7 @@ def test_forcing_a_missing_region_is_a_clear_error(ts_example: Path, tmp_path: P
 def test_hu_window_flag(tmp_path: Path):
     import argparse
 
-    from body_organ_analysis.cli import build_parser, settings_from_args
+    from body_organ_analysis.options import build_parser, settings_from_args
     from body_organ_analysis.errors import UsageError
 
     args = build_parser().parse_args(["-i", "x.nii.gz", "-o", str(tmp_path), "--bca-hu-window", "fat=-200,-40"])

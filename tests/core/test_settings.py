@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from body_organ_analysis.cli import build_parser, settings_from_args
+from body_organ_analysis.options import build_parser, settings_from_args
 from body_organ_analysis.errors import UsageError
 from body_organ_analysis.settings import build_settings
 

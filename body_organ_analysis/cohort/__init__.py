@@ -1,0 +1,1 @@
+"""``boa cohort``: many CTs -> one tidy table, resumable, locally (--jobs) or on Celery workers."""
