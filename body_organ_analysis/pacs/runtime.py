@@ -13,9 +13,41 @@ from typing import Callable
 from body_organ_analysis.errors import BoaError, ExitCode
 
 
+class RedactingFilter(logging.Filter):
+    """Removes the current job's identifying values from every record the handler writes.
+
+    The worker's own lines name job keys only; this catches what a library or a
+    lower layer puts in a message (a series description, a path), warnings included.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.redact: Callable[[str], str | None] = lambda text: text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        if record.exc_info:  # a traceback may quote values: keep its kind only
+            record.msg, record.args = f"{record.getMessage()} ({record.exc_info[0].__name__})", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+LOG_FILTER = RedactingFilter()
+
+
+def redact_logs(redact: Callable[[str], str | None]) -> None:
+    """From now on, every log line of this process passes through ``redact`` (one job per process)."""
+    LOG_FILTER.redact = redact
+
+
 def configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(LOG_FILTER)
+    logging.captureWarnings(True)  # library warnings (they may quote a tag value) go through the filter
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -29,7 +29,7 @@ from body_organ_analysis.pacs.jobs import TASK_NAME
 from body_organ_analysis.pacs.orthanc import Orthanc
 from body_organ_analysis.pacs.paths import destination, load_path_key
 from body_organ_analysis.pacs.privacy import Redactor, errors_text
-from body_organ_analysis.pacs.runtime import configure_logging, run_guarded
+from body_organ_analysis.pacs.runtime import configure_logging, redact_logs, run_guarded
 from body_organ_analysis.pacs.settings import WorkerSettings, build_worker_settings
 from body_organ_analysis.pacs.sinks.base import Delivery, RetryableDeliveryError, Sink
 from body_organ_analysis.pacs.stats import FINAL_STATES, StatsStore, StoreUnavailable
@@ -182,6 +182,7 @@ def process_job(settings: WorkerSettings, store: StatsStore, job_key: str, serie
     calling_aet = orthanc.instance_metadata(series["Instances"][0], "RemoteAET") if series["Instances"] else None
     target = destination(tags, calling_aet, path_key(settings), settings.identifying_paths)
     redact = Redactor.for_tags(tags, *target.split("/")[1:])
+    redact_logs(redact)
     try:
         return _analyze_and_deliver(settings, store, job_key, series_id, work, orthanc, target, redact, timings)
     except (RetryableDeliveryError, OSError) as error:  # its text may quote a path or a value: redact it

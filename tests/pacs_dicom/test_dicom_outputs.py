@@ -324,7 +324,7 @@ def test_stand_in_results_say_so_everywhere(result_dir, source_datasets, tmp_pat
     (folder / "manifest.json").write_text(json.dumps(manifest))
     built = {ds.Modality: ds for ds in build_dicom_outputs(folder, source_datasets)}
     for modality, ds in built.items():
-        assert "[STAND-IN TEST WEIGHTS" in ds.SeriesDescription, modality
+        assert "[STAND-IN WEIGHTS" in ds.SeriesDescription, modality
         assert len(ds.SeriesDescription) <= 64
     report = hd.sr.Comprehensive3DSR.from_dataset(round_trip(built["SR"])).content
     for group in report.get_volumetric_roi_measurement_groups():
@@ -347,3 +347,12 @@ def test_plain_results_carry_no_qualifier(result_dir, source_datasets, tmp_path)
     assert built["DOC"].SeriesDescription == "BOA report (PDF)"
     report = hd.sr.Comprehensive3DSR.from_dataset(round_trip(built["SR"])).content
     assert all(_qualities(g) == [] for g in report.get_image_measurement_groups())
+
+
+def test_qualifier_always_fits_in_the_series_description() -> None:
+    from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance
+
+    long_name = "BOA " + "x" * 80 + " segmentation"
+    described = Provenance(approximate=True, stand_in=True).describe(long_name)
+    assert len(described) == 64 and described.endswith(" [STAND-IN WEIGHTS; APPROXIMATE]")
+    assert Provenance().describe(long_name) == long_name[:64]

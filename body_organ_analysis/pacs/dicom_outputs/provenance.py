@@ -32,11 +32,17 @@ class Provenance:
         return Provenance(self.approximate or other.approximate, self.stand_in or other.stand_in)
 
     def describe(self, base: str) -> str:
-        """``base`` with the qualifier, e.g. ``BOA tissues segmentation [APPROXIMATE, threshold engine]``."""
-        marks = ["STAND-IN TEST WEIGHTS"] if self.stand_in else []
+        """``base`` with the qualifier, e.g. ``BOA tissues segmentation [APPROXIMATE, threshold engine]``.
+
+        The qualifier always fits: the base is shortened when the whole would pass 64 characters.
+        """
+        marks = ["STAND-IN WEIGHTS"] if self.stand_in else []
         if self.approximate:
             marks.append("APPROXIMATE, threshold engine" if not self.stand_in else "APPROXIMATE")
-        return f"{base} [{'; '.join(marks)}]"[:MAX_LO] if marks else base
+        if not marks:
+            return base[:MAX_LO]
+        suffix = f" [{'; '.join(marks)}]"
+        return base[: MAX_LO - len(suffix)] + suffix
 
     def evaluations(self) -> list[hd.sr.QualitativeEvaluation]:
         values = ([STAND_IN] if self.stand_in else []) + ([APPROXIMATE] if self.approximate else [])
