@@ -356,3 +356,18 @@ def test_qualifier_always_fits_in_the_series_description() -> None:
     described = Provenance(approximate=True, stand_in=True).describe(long_name)
     assert len(described) == 64 and described.endswith(" [STAND-IN WEIGHTS; APPROXIMATE]")
     assert Provenance().describe(long_name) == long_name[:64]
+
+
+def test_no_site_or_staff_identifier_is_copied(result_dir, source_datasets) -> None:
+    """Only the patient and study modules come from the source; its equipment's site and staff do not."""
+    sources = copy.deepcopy(source_datasets)
+    for ds in sources:
+        ds.InstitutionName, ds.InstitutionalDepartmentName = "QZ-INSTITUTION", "QZ-DEPARTMENT"
+        ds.StationName, ds.OperatorsName = "QZ-STATION", "QZ^OPERATOR"
+    built = build_dicom_outputs(result_dir, sources)
+    assert {ds.Modality for ds in built} == {"SEG", "SR", "DOC"}
+    for ds in built:
+        leaked = [e.keyword for e in round_trip(ds).iterall() if "QZ-" in str(e.value) or "QZ^" in str(e.value)]
+        assert leaked == [], (ds.Modality, leaked)
+    seg = next(ds for ds in built if ds.Modality == "SEG")
+    assert len(seg.ContributingEquipmentSequence) >= 1  # the equipment record itself stays

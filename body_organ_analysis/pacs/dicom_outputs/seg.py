@@ -20,6 +20,10 @@ from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
 log = logging.getLogger("body_organ_analysis")
 
 TOOL_NAME = "body-organ-analysis"
+# where the source was made: highdicom copies them into the SEG's Contributing Equipment
+# Sequence (all type 3 there). They identify the hospital and its staff: left out.
+SITE_IDENTIFIERS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+                    "OperatorsName", "PerformingPhysicianName")
 
 
 @dataclass
@@ -115,8 +119,16 @@ def build_segmentation(
         series_description=provenance.describe(f"BOA {label_map.model} segmentation"),
         transfer_syntax_uid=transfer_syntax_uid,
     )
+    _drop_site_identifiers(seg)
     records = [SegmentRecord(label_map.model, label_map.labels[k], n, seg) for k, n in numbers.items()]
     return seg, sorted(records, key=lambda r: r.segment_number)
+
+
+def _drop_site_identifiers(seg: Dataset) -> None:
+    for item in (seg, *seg.get("ContributingEquipmentSequence", [])):
+        for keyword in SITE_IDENTIFIERS:
+            if keyword in item:
+                del item[keyword]
 
 
 def _copy(concept: hd.sr.CodedConcept) -> hd.sr.CodedConcept:
