@@ -67,6 +67,25 @@ WORKER_VARIABLES: dict[str, str | None] = {
 }
 
 
+SECRET_VARIABLES = {"ORTHANC_PASSWORD", "RABBITMQ_PASSWORD", "POSTGRES_PASSWORD", "SMB_PASSWORD",
+                    "DICOMWEB_PASSWORD", "RESULT_PATH_KEY"}
+
+
+def usage(program: str) -> str:
+    """``--help`` of the worker and the trigger: the variables and their defaults, never a value set."""
+    lines = [f"usage: python -m {program}", "", "Configured by environment variables (docs/pacs_integration.md):"]
+    for name, default in WORKER_VARIABLES.items():
+        if default is None:
+            shown = "required"
+        elif name in SECRET_VARIABLES:
+            shown = "secret, never shown"
+        else:
+            shown = f"default {default!r}"
+        lines.append(f"  {name:<30} {shown}")
+    lines.append("and the command line's analysis variables (DEVICE, FAST_TOTAL, BCA_ENGINE, ...).")
+    return "\n".join(lines)
+
+
 def _secret(default: Any = "") -> Any:
     """A field left out of repr(), so it never reaches a log line, a traceback or --help."""
     return field(default=default, repr=False)

@@ -153,6 +153,11 @@ def build_trigger(settings: WorkerSettings) -> Trigger:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from body_organ_analysis.pacs.runtime import configure_logging, run_guarded
+    from body_organ_analysis.pacs.settings import usage
+
+    if argv and ("--help" in argv or "-h" in argv):
+        print(usage("body_organ_analysis.pacs.trigger"))
+        return 0
 
     def start() -> int:
         settings = build_worker_settings(dict(os.environ))

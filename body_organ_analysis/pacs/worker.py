@@ -30,7 +30,7 @@ from body_organ_analysis.pacs.orthanc import Orthanc
 from body_organ_analysis.pacs.paths import destination, load_path_key
 from body_organ_analysis.pacs.privacy import Redactor, errors_text
 from body_organ_analysis.pacs.runtime import configure_logging, redact_logs, run_guarded
-from body_organ_analysis.pacs.settings import WorkerSettings, build_worker_settings
+from body_organ_analysis.pacs.settings import WorkerSettings, build_worker_settings, usage
 from body_organ_analysis.pacs.sinks.base import Delivery, RetryableDeliveryError, Sink
 from body_organ_analysis.pacs.stats import FINAL_STATES, StatsStore, StoreUnavailable
 
@@ -293,6 +293,9 @@ def read_source_datasets(archive: Path) -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the Celery worker (prefork, one process, one job at a time)."""
+    if argv and ("--help" in argv or "-h" in argv):
+        print(usage("body_organ_analysis.pacs.worker"))
+        return 0
 
     def start() -> int:
         settings = build_worker_settings(dict(os.environ))

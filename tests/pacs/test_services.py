@@ -263,3 +263,20 @@ def test_pickle_message_refused(services, worker, pacs, tmp_path):
     assert "refusing to deserialize untrusted content of type pickle" in log.read_text(errors="replace").lower()
     assert not marker.exists()
     assert pacs.store.job("pickled") is None
+
+
+def test_services_work_in_their_temporary_folders(services, worker, trigger_process):
+    """Every server, the worker and the trigger run in the session's temporary folder: a crash dump
+    (Erlang's erl_crash.dump, mnesia's MnesiaCore.*) or any other stray file lands there, never in the
+    folder the tests were started from."""
+    import os
+
+    root = services.root.resolve()
+    procs = {"orthanc": services.orthanc.proc, "rabbitmq": services.rabbitmq.proc, "postgres": services.postgres.proc,
+             "samba": services.samba.proc, "worker": worker.proc, "trigger": trigger_process}
+    for name, proc in procs.items():
+        assert proc is not None and proc.poll() is None, name
+        assert Path(os.readlink(f"/proc/{proc.pid}/cwd")).is_relative_to(root), name
+    assert Path(services.rabbitmq.env()["ERL_CRASH_DUMP"]).is_relative_to(root)
+    for folder in {Path.cwd(), Path(__file__).resolve().parents[2]}:
+        assert not list(folder.glob("MnesiaCore.*")) and not (folder / "erl_crash.dump").exists(), folder

@@ -264,3 +264,22 @@ def test_pacs_imports_point_down_without_cycles():
         graph[name] = {t for t in targets if t in imports and t != name}  # modules only, not their names
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError on a cycle
     assert "body_organ_analysis.pacs.worker" not in imports["body_organ_analysis.pacs.celery_app"]
+
+
+@pytest.mark.parametrize("module", ["worker", "trigger"])
+def test_help_names_the_variables_but_no_secret(module, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from body_organ_analysis.pacs.settings import SECRET_VARIABLES
+
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), **REQUIRED, **SECRETS}
+    shown = subprocess.run([sys.executable, "-m", f"body_organ_analysis.pacs.{module}", "--help"], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "RABBITMQ_PASSWORD" in shown.stdout and "ALLOW_STAND_IN_RESULTS" in shown.stdout
+    for secret in (*SECRETS.values(), REQUIRED["RABBITMQ_PASSWORD"]):
+        assert secret not in shown.stdout + shown.stderr
+    assert SECRET_VARIABLES <= set(WORKER_VARIABLES)
+    assert list(tmp_path.iterdir()) == []  # --help touched nothing
