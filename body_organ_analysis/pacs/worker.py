@@ -35,7 +35,7 @@ from body_organ_analysis.pacs.sinks.base import Delivery, RetryableDeliveryError
 from body_organ_analysis.pacs.stats import FINAL_STATES, StatsStore, StoreUnavailable
 
 log = logging.getLogger("body_organ_analysis.pacs.worker")
-STORE_RETRIES = 20  # task retries while the statistics database cannot be reached
+STORE_RETRIES = 20  # task retries while the statistics database cannot be reached (hours with the default backoff)
 REFUSED_STAND_IN = (
     "stand-in weights: the results come from test weights and are not delivered; "
     "install the real weights (or set ALLOW_STAND_IN_RESULTS=true on a test system)"
@@ -77,9 +77,11 @@ def run_task(task: Any, settings: WorkerSettings, job_key: str, series_id: str) 
     store = store_for(settings)
     try:
         return _attempt(task, settings, store, job_key, series_id)
-    except StoreUnavailable as error:
-        log.warning("job %s: %s; retrying", job_key[:12], error)
-        raise task.retry(countdown=settings.task_retry_backoff_s, max_retries=STORE_RETRIES)
+    except StoreUnavailable as error:  # doubled up to 32x the backoff: a long outage is ridden out
+        retries = getattr(getattr(task, "request", None), "retries", 0) or 0
+        countdown = settings.task_retry_backoff_s * 2 ** min(retries, 5)
+        log.warning("job %s: %s; retrying in %d s", job_key[:12], error, countdown)
+        raise task.retry(countdown=countdown, max_retries=STORE_RETRIES)
 
 
 def _attempt(task: Any, settings: WorkerSettings, store: StatsStore, job_key: str, series_id: str) -> str:
