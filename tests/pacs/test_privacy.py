@@ -170,6 +170,13 @@ def test_no_canary_outside_the_dicom_outputs(services, pacs, canary_jobs, tmp_pa
                  for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1)]
         record(f"{place} (lines)", lines)
 
+    secrets = (services.orthanc.password, services.rabbitmq.password, services.postgres.password,
+               services.samba.password)
+    log_text = "\n".join(f.read_text(errors="replace") for files in logs.values() for f in files if f.is_file())
+    leaked_secrets = [s for s in secrets if s in log_text]
+    table.append(("every log above: the four service passwords", len(secrets), len(leaked_secrets),
+                  ", ".join("password of service %d" % secrets.index(s) for s in leaked_secrets)))
+
     with psycopg2.connect(**services.postgres.params()) as conn, conn.cursor() as cur:
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         tables = [r[0] for r in cur.fetchall()]
