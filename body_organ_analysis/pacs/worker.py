@@ -188,7 +188,8 @@ def process_job(settings: WorkerSettings, store: StatsStore, job_key: str, serie
     try:
         return _analyze_and_deliver(settings, store, job_key, series_id, work, orthanc, target, redact, timings)
     except (RetryableDeliveryError, OSError) as error:  # its text may quote a path or a value: redact it
-        raise RetryableDeliveryError(redact(_brief(error)) or "") from None
+        text = str(error) if isinstance(error, RetryableDeliveryError) else _brief(error)
+        raise RetryableDeliveryError(redact(text) or "") from None
 
 
 def _analyze_and_deliver(
@@ -204,8 +205,9 @@ def _analyze_and_deliver(
     try:
         result = analyze(settings.analysis_settings(archive, work / "output"))
     except BoaError as error:  # the input or the settings: trying again will not help
-        store.finish(job_key, "failed", redact(f"analysis: {error}"), timings_s=timings, **facts)
-        log.error("job %s: analysis failed (%s)", job_key[:12], type(error).__name__)
+        reason = redact(f"analysis: {error}")
+        store.finish(job_key, "failed", reason, timings_s=timings, **facts)
+        log.error("job %s: %s", job_key[:12], reason)
         return "failed"
     timings.update({f"analysis {k}": v for k, v in result.manifest.get("timings_s", {}).items()})
     facts["image_shape"] = "x".join(str(s) for s in result.manifest["input"]["shape"])
