@@ -34,7 +34,7 @@ class Redactor:
             if not text:
                 continue
             pieces.add(text)
-            pieces.update(p.strip() for p in re.split(r"[\^\\/=]", text))  # name parts, path parts, multi-values
+            pieces.update(p.strip() for p in re.split(r"[\^\\]", text))  # person-name parts, multi-values
         kept = sorted((p for p in pieces if len(p) >= MIN_LENGTH), key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(p) for p in kept), re.IGNORECASE) if kept else None
 
