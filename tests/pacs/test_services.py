@@ -276,12 +276,14 @@ def test_services_work_in_their_temporary_folders(services, worker, trigger_proc
              "samba": services.samba.proc, "worker": worker.proc, "trigger": trigger_process}
     def working_dirs(pid: int) -> list[Path]:
         """The working folders of a process and its descendants (runuser's own wrapper, in '/', skipped)."""
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        below = [d for child in (children.read_text().split() if children.exists() else [])
-                 for d in working_dirs(int(child))]
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "runuser":
-            return below
-        return [Path(os.readlink(f"/proc/{pid}/cwd")), *below]
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            below = [d for child in children for d in working_dirs(int(child))]
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "runuser":
+                return below
+            return [Path(os.readlink(f"/proc/{pid}/cwd")), *below]
+        except (FileNotFoundError, ProcessLookupError):  # a short-lived child that has just exited
+            return []
 
     for name, proc in procs.items():
         assert proc is not None and proc.poll() is None, name

@@ -52,7 +52,7 @@ class SmbSink:
                     while chunk := source.read(1 << 20):
                         out.write(chunk)
                 smbclient.replace(temporary, final, port=self.port)
-        except SMBAuthenticationError as error:
+        except SMBAuthenticationError:
             raise DeliveryError(f"SMB {self.host}: authentication failed; check SMB_USERNAME/SMB_PASSWORD") from None
         except (SMBException, OSError, ValueError) as error:
             smbclient.reset_connection_cache()  # a broken cached connection must not outlive the outage
