@@ -33,7 +33,7 @@ RANGES = (
     Range("organ", "kidney_right", "volume_ml", 40, 600, "gross-error bound of this tool (adult kidneys are about 0.1-0.2 L)"),
     Range("organ", "liver", "hu_mean", -100, 300, "gross-error bound of this tool (soft tissue, unenhanced to arterial)", False),
     Range("organ", "spleen", "hu_mean", -50, 300, "gross-error bound of this tool (soft tissue, unenhanced to arterial)", False),
-    Range("level", "L3", "muscle_mean_hu", -29, 150, "muscle HU window -29..150 (Mitsiopoulos et al., J Appl Physiol 1998): the mean must lie inside", False),
+    Range("level", "L3", "muscle_hu_mean", -29, 150, "muscle HU window -29..150 (Mitsiopoulos et al., J Appl Physiol 1998): the mean must lie inside", False),
     Range("level", "L3", "smi_cm2_per_m2", 15, 120, "gross-error bound of this tool (sarcopenia cut-offs lie near 40-55 cm2/m2)", False),
     Range("quality", "image", "noise_hu", 0, 100, "gross-error bound of this tool (image noise SD in muscle)", False),
 )

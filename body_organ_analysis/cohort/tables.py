@@ -17,7 +17,7 @@ import pandas as pd
 LONG_COLUMNS = ["case", "group", "item", "measure", "value", "text", "unit", "engine", "approximate"]
 ORGAN_MEASURES = {"volume_ml": "mL", "hu_mean": "HU", "hu_median": "HU", "hu_std": "HU", "cnr": "1", "truncated": "flag"}
 LEVEL_MEASURES = {
-    "muscle_area_cm2": "cm2", "muscle_mean_hu": "HU", "sat_area_cm2": "cm2", "vat_area_cm2": "cm2",
+    "muscle_area_cm2": "cm2", "muscle_hu_mean": "HU", "sat_area_cm2": "cm2", "vat_area_cm2": "cm2",
     "imat_area_cm2": "cm2", "smi_cm2_per_m2": "cm2/m2", "truncated": "flag",
 }
 APPROXIMATE_ORIGINS = {"stand-in", "threshold"}
@@ -33,7 +33,7 @@ def load_json(path: Path) -> Any:
 def case_rows(case_id: str, folder: Path, height_cm: float | None = None, weight_kg: float | None = None) -> list[dict]:
     """Long rows of one finished case folder (height and weight: from the cohort manifest)."""
     manifest = load_json(folder / "manifest.json") or {}
-    rows = [*_rows(folder, manifest, height_cm), *_patient_rows(height_cm, weight_kg)]
+    rows = [*_rows(folder, manifest), *_patient_rows(height_cm, weight_kg)]
     return [dict(zip(LONG_COLUMNS, (case_id, *row))) for row in rows]
 
 
@@ -57,23 +57,23 @@ def _row(group: str, item: str, measure: str, value: Any, unit: str, engine: str
     return (group, item, measure, float(value), text, unit, engine, bool(approximate))
 
 
-def _rows(folder: Path, manifest: dict, height_cm: float | None) -> Iterator[tuple]:
+def _rows(folder: Path, manifest: dict) -> Iterator[tuple]:
     models = manifest.get("models") or {}
-    for path in sorted(folder.glob("*-measurements.json")):
-        model = path.name[: -len("-measurements.json")]
-        if model == "bca":
+    structures = load_json(folder / "structure-measurements.json") or {}
+    for model, by_structure in structures.items():
+        if model == "provenance":
             continue
         origin = (models.get(model) or {}).get("origin", "unknown")
-        for structure, values in ((load_json(path) or {}).get(model) or {}).items():
+        for structure, values in by_structure.items():
             if not values.get("present"):
                 continue
             for measure, unit in ORGAN_MEASURES.items():
                 if measure in values:
                     yield _row("organ", structure, measure, values[measure], unit, origin, origin in APPROXIMATE_ORIGINS)
-    yield from _bca_rows(load_json(folder / "bca-measurements.json"), height_cm)
+    yield from _bca_rows(load_json(folder / "bca-measurements.json"))
     origin = (models.get("total") or {}).get("origin", "unknown")
     approximate = origin in APPROXIMATE_ORIGINS
-    for vertebra, values in (load_json(folder / "bone-density.json") or {}).items():
+    for vertebra, values in ((load_json(folder / "bone-density.json") or {}).get("vertebrae") or {}).items():
         if values.get("hu_mean") is not None:
             yield _row("level", vertebra.removeprefix("vertebrae_"), "trabecular_hu_mean", values["hu_mean"], "HU", origin, approximate)
     contrast = load_json(folder / "contrast.json")
@@ -92,17 +92,14 @@ def _rows(folder: Path, manifest: dict, height_cm: float | None) -> Iterator[tup
         yield _row("quality", "image", "pixel_spacing_mm", max(spacing[:2]), "mm", "input", False)
 
 
-def _bca_rows(bca: dict | None, height_cm: float | None) -> Iterator[tuple]:
+def _bca_rows(bca: dict | None) -> Iterator[tuple]:
     if not bca:
         return
     engine, approximate = bca.get("engine", "nnunet"), bool(bca.get("approximate"))
     for tissue, values in ((bca.get("aggregated") or {}).get("whole_scan") or {}).items():
         yield _row("tissue", tissue, "volume_ml", values.get("volume_ml"), "mL", engine, approximate)
-        yield _row("tissue", tissue, "mean_hu", values.get("mean_hu"), "HU", engine, approximate)
+        yield _row("tissue", tissue, "hu_mean", values.get("hu_mean"), "HU", engine, approximate)
     for level, values in (bca.get("vertebral_levels") or {}).items():
-        values = dict(values)
-        if values.get("smi_cm2_per_m2") is None and height_cm and values.get("muscle_area_cm2") is not None:
-            values["smi_cm2_per_m2"] = round(values["muscle_area_cm2"] / (height_cm / 100) ** 2, 3)  # manifest height
         for measure, unit in LEVEL_MEASURES.items():
             if measure in values:
                 yield _row("level", level, measure, values[measure], unit, engine, approximate)
@@ -117,7 +114,7 @@ def long_table(rows: list[dict]) -> pd.DataFrame:
 # the headline row per case: (group, item, measure) -> column
 HEADLINE = [
     ("level", "L3", "muscle_area_cm2", "L3_muscle_area_cm2"),
-    ("level", "L3", "muscle_mean_hu", "L3_muscle_mean_hu"),
+    ("level", "L3", "muscle_hu_mean", "L3_muscle_hu_mean"),
     ("level", "L3", "sat_area_cm2", "L3_sat_area_cm2"),
     ("level", "L3", "vat_area_cm2", "L3_vat_area_cm2"),
     ("level", "L3", "imat_area_cm2", "L3_imat_area_cm2"),

@@ -32,6 +32,7 @@ def run_case(case: Case, template: Settings, output_dir: Path, key: str) -> dict
         settings = template.replace(
             input_image=case.input, output_dir=case_dir(output_dir, case.case_id),
             segmentations={**template.segmentations, **case.segmentations}, series_uid=case.series_uid,
+            height_cm=case.height_cm or template.height_cm, weight_kg=case.weight_kg or template.weight_kg,
         )
         analyze(settings)
         record.update(status="done", exit_code=int(ExitCode.OK))

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from body_organ_analysis.pacs.jobs import TASK_NAME
 from body_organ_analysis.pacs.settings import WorkerSettings
 
 
-def create_app(settings: WorkerSettings, with_task: bool = True) -> Any:
+def create_app(settings: WorkerSettings) -> Any:
+    """The configured Celery app, without tasks: the worker registers its task on it
+    (:func:`body_organ_analysis.pacs.worker.create_worker_app`), the trigger only publishes."""
     from celery import Celery
     from kombu import Exchange, Queue
 
@@ -53,11 +54,4 @@ def create_app(settings: WorkerSettings, with_task: bool = True) -> Any:
         worker_send_task_events=False,
         task_create_missing_queues=False,
     )
-    if with_task:
-        from body_organ_analysis.pacs.worker import run_task
-
-        @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-        def analyze_series(task: Any, job_key: str, series_id: str) -> str:
-            return run_task(task, settings, job_key, series_id)
-
     return app

@@ -27,7 +27,7 @@ def checks(settings: WorkerSettings) -> dict[str, Callable[[], object]]:
     def statistics() -> object:
         from body_organ_analysis.pacs.stats import StatsStore
 
-        return StatsStore(settings.postgres_dsn, settings.sqlite_path).get_value("health")
+        return StatsStore(settings.postgres, settings.sqlite_path).get_value("health")
 
     return {"orthanc": orthanc, "broker": broker, "statistics": statistics}
 

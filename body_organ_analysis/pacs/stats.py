@@ -13,9 +13,10 @@ import datetime
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-STATES = ("pending", "queued", "running", "delivered", "partially_delivered", "failed")
+STATES = ("pending", "queued", "running", "delivered", "partially_delivered", "failed", "refused")
+FINAL_STATES = ("delivered", "failed", "refused")  # a job in one of these is never run again
 
 # Each migration moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -51,27 +52,44 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class StoreUnavailable(Exception):
+    """The statistics database cannot be reached (or is locked) now; the job is kept and retried."""
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class StatsStore:
-    """Statistics in PostgreSQL when ``dsn`` is given, else in the SQLite file ``sqlite_path``."""
+    """Statistics in PostgreSQL when ``postgres`` (psycopg2.connect keywords) is given, else in SQLite."""
 
-    def __init__(self, dsn: str | None, sqlite_path: Path | None = None) -> None:
-        if dsn is None and sqlite_path is None:
-            raise ValueError("give a PostgreSQL dsn or an SQLite path")
-        self.dsn = dsn
+    def __init__(self, postgres: Mapping[str, Any] | None, sqlite_path: Path | None = None) -> None:
+        if postgres is None and sqlite_path is None:
+            raise ValueError("give PostgreSQL connection keywords or an SQLite path")
+        self._postgres = dict(postgres) if postgres is not None else None
         self.sqlite_path = sqlite_path
-        self.is_postgres = dsn is not None
+        self.is_postgres = postgres is not None
         self._types = {"ts": "TIMESTAMPTZ", "json": "JSONB"} if self.is_postgres else {"ts": "TEXT", "json": "TEXT"}
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Any]:
+        transient: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
         if self.is_postgres:
             import psycopg2
 
-            conn = psycopg2.connect(self.dsn)
+            transient = (psycopg2.OperationalError, psycopg2.InterfaceError)
+        try:
+            with self._transaction() as conn:
+                yield conn
+        except transient as error:  # the server is away, restarting, or the file is locked
+            raise StoreUnavailable(f"statistics database unavailable ({type(error).__name__})") from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        if self.is_postgres:
+            import psycopg2
+
+            conn = psycopg2.connect(**self._postgres)
         else:
             assert self.sqlite_path is not None
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +149,7 @@ class StatsStore:
     def begin_attempt(self, job_key: str, max_attempts: int) -> tuple[str, int] | None:
         """Count one more attempt and mark it running; returns (previous state, attempts).
 
-        A finished job ('delivered', 'failed') or one that used up ``max_attempts``
+        A finished job (FINAL_STATES) or one that used up ``max_attempts``
         ('exhausted') is left as it is.
         """
         with self._connect() as conn:
@@ -141,7 +159,7 @@ class StatsStore:
             if row is None:
                 return None
             state, attempts = row[0], row[1] + 1
-            if state in ("delivered", "failed"):
+            if state in FINAL_STATES:
                 return state, row[1]
             if row[1] >= max_attempts:
                 return "exhausted", row[1]

@@ -134,7 +134,7 @@ class Trigger:
                     next_sweep = time.monotonic() + self.settings.trigger_sweep_s
                 self.follow_changes()
                 self.republish_unqueued()
-            except OrthancUnavailable as error:
+            except OrthancUnavailable as error:  # its text: method, path with Orthanc ids, status
                 log.warning("Orthanc unavailable (%s); trying again", error)
             except Exception as error:  # broker or database away: the next round catches up
                 log.warning("trigger round failed (%s); trying again", type(error).__name__)
@@ -144,16 +144,20 @@ class Trigger:
 def build_trigger(settings: WorkerSettings) -> Trigger:
     from body_organ_analysis.pacs.celery_app import create_app
 
-    app = create_app(settings, with_task=False)
-    store = StatsStore(settings.postgres_dsn, settings.sqlite_path)
+    app = create_app(settings)
+    store = StatsStore(settings.postgres, settings.sqlite_path)
     store.migrate()
     orthanc = Orthanc(settings.orthanc_url, settings.orthanc_username, settings.orthanc_password)
     return Trigger(settings, orthanc, store, lambda key, sid: publish(app, settings.queue, key, sid))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from body_organ_analysis.cli import run_guarded
-    from body_organ_analysis.pacs.worker import configure_logging
+    from body_organ_analysis.pacs.runtime import configure_logging, run_guarded
+    from body_organ_analysis.pacs.settings import usage
+
+    if argv and ("--help" in argv or "-h" in argv):
+        print(usage("body_organ_analysis.pacs.trigger"))
+        return 0
 
     def start() -> int:
         settings = build_worker_settings(dict(os.environ))
@@ -161,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_trigger(settings).run_forever()
         return 0
 
-    return run_guarded(start, verbose=False)
+    return run_guarded(start)
 
 
 if __name__ == "__main__":

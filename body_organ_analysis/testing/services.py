@@ -6,6 +6,10 @@ folder, started with ``setsid`` and stopped by PID. Orthanc cannot bind one
 address, so :func:`enter_private_network` first moves this process into a
 network namespace that has only loopback (needs root): nothing the tests start
 can be reached from outside, and the fixed ports cannot clash with the host's.
+Every process runs with its working directory in its own state folder, and
+Erlang's crash dumps (``ERL_CRASH_DUMP``, mnesia's ``MnesiaCore.*``, which it writes
+to the working directory) land there too: nothing is written where the tests
+were started.
 """
 
 from __future__ import annotations
@@ -68,12 +72,14 @@ def stop_process(proc: subprocess.Popen | None, timeout_s: float = 20, sig: int 
         pass
 
 
-def start(args: list[str], log: Path, env: dict[str, str] | None = None, user: str | None = None) -> subprocess.Popen:
+def start(args: list[str], log: Path, env: dict[str, str] | None = None, user: str | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start a server in its own session, working directory ``cwd`` (default: the log's folder)."""
     if user:
         args = ["runuser", "-u", user, "--", *args]
     return subprocess.Popen(
         args, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {})}, cwd=cwd or log.parent,
     )
 
 
@@ -155,6 +161,7 @@ class RabbitMQ:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.root / "rabbit.pid"),
             "ERL_EPMD_PORT": str(self.epmd_port),
+            "ERL_CRASH_DUMP": str(self.root / "erl_crash.dump"),
             "HOME": str(self.root),
         }
 
@@ -178,20 +185,20 @@ class RabbitMQ:
         self.proc = start(["/usr/lib/rabbitmq/bin/rabbitmq-server"], self.root / "server.log", self.env())
         subprocess.run(
             ["/usr/lib/rabbitmq/bin/rabbitmqctl", "wait", "--timeout", "60", str(self.root / "rabbit.pid")],
-            env={**os.environ, **self.env()}, check=True, capture_output=True,
+            env={**os.environ, **self.env()}, check=True, capture_output=True, cwd=self.root,
         )
         wait_for_port(self.port, 30, self.proc)
 
     def ctl(self, *args: str) -> str:
         return subprocess.run(
             ["/usr/lib/rabbitmq/bin/rabbitmqctl", *args], env={**os.environ, **self.env()},
-            check=True, capture_output=True, text=True, timeout=60,
+            check=True, capture_output=True, text=True, timeout=60, cwd=self.root,
         ).stdout
 
     def stop(self, kill_epmd: bool = True) -> None:
         stop_process(self.proc, timeout_s=30)
         if kill_epmd:
-            subprocess.run(["epmd", "-kill"], env={**os.environ, **self.env()}, capture_output=True)
+            subprocess.run(["epmd", "-kill"], env={**os.environ, **self.env()}, capture_output=True, cwd=self.root)
 
 
 @dataclass
@@ -199,13 +206,14 @@ class PostgreSQL:
     root: Path
     port: int = 15432
     user: str = "boa"
-    password: str = "postgres-test-secret"
+    password: str = "pg@test/secret word"  # '@', '/' and a space: they break a DSN, never keyword parameters
     database: str = "boa"
     proc: subprocess.Popen | None = None
 
-    @property
-    def dsn(self) -> str:
-        return f"host={HOST} port={self.port} dbname={self.database} user={self.user} password={self.password}"
+    def params(self, database: str | None = None) -> dict[str, object]:
+        """psycopg2.connect keywords (never a DSN string)."""
+        return {"host": HOST, "port": self.port, "dbname": database or self.database,
+                "user": self.user, "password": self.password, "connect_timeout": 10}
 
     def start(self) -> None:
         data, sockets = self.root / "data", self.root / "sockets"
@@ -223,14 +231,14 @@ class PostgreSQL:
         self.proc = start(
             ["/usr/lib/postgresql/15/bin/postgres", "-D", str(data), "-p", str(self.port),
              "-c", f"listen_addresses={HOST}", "-k", str(sockets)],
-            self.root / "postgres.log", user="postgres",
+            self.root / "postgres.log", user="postgres", cwd=self.root,
         )
         wait_for_port(self.port, 30, self.proc)
         import psycopg2
 
         for _ in range(50):
             try:
-                conn = psycopg2.connect(self.dsn.replace(f"dbname={self.database}", "dbname=postgres"))
+                conn = psycopg2.connect(**self.params("postgres"))
                 break
             except psycopg2.OperationalError:
                 time.sleep(0.2)
@@ -279,7 +287,7 @@ class Samba:
             subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", self.user], check=True)
         subprocess.run(
             ["smbpasswd", "-c", str(conf), "-s", "-a", self.user],
-            input=f"{self.password}\n{self.password}\n", text=True, check=True, capture_output=True,
+            input=f"{self.password}\n{self.password}\n", text=True, check=True, capture_output=True, cwd=self.root,
         )
         self.proc = start(
             ["smbd", "--foreground", "--no-process-group", "-s", str(conf)], self.root / "smbd.out"

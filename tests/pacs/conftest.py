@@ -48,6 +48,8 @@ class Services:
             "BCA_ENGINE": "threshold",  # the weights-free body-composition engine
             "PACS_WORK_DIR": str(self.root / "work"),
             "OUTPUT_ROOT": str(self.root / "results"),
+            "RESULT_PATH_KEY_FILE": str(self.root / "state" / "result-path.key"),  # generated on first start
+            "ALLOW_STAND_IN_RESULTS": "true",  # the tests' weights are stand-ins
             "SMB_HOST": svc.HOST,
             "SMB_PORT": str(self.samba.port),
             "SMB_SHARE": self.samba.share,
@@ -70,6 +72,7 @@ class Services:
         if dicomweb_sink_available():
             env.update({
                 "DICOMWEB_URL": f"{self.orthanc.url}/dicom-web",
+                "DICOMWEB_AUTH": "basic",
                 "DICOMWEB_USERNAME": self.orthanc.username,
                 "DICOMWEB_PASSWORD": self.orthanc.password,
             })
@@ -103,13 +106,13 @@ def services() -> Any:
 class Worker:
     """The real Celery worker as a process (its own session: stopped by PID with its children)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, cwd: Path) -> None:
+        self.env, self.log, self.cwd = env, log, cwd
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "worker_process.py")], cwd=REPO, env=self.env,
+            [sys.executable, str(HERE / "worker_process.py")], cwd=self.cwd, env=self.env,
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -134,7 +137,7 @@ def standin_weights(root: Path) -> dict[str, str]:
     """Stand-in `total` weights (both variants) where TotalSegmentator looks."""
     weights = root / "weights"
     subprocess.run([sys.executable, "-m", "body_organ_analysis.testing.standins", "--dir", str(weights), "total"],
-                   check=True, cwd=REPO, capture_output=True)
+                   check=True, cwd=root, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     return {"TOTALSEG_WEIGHTS_PATH": str(weights)}
 
 
@@ -153,7 +156,7 @@ def worker_env(services: Services) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def worker(services: Services, worker_env: dict[str, str], trigger_process: Any) -> Any:
-    w = Worker(worker_env, services.root / "worker.log")
+    w = Worker(worker_env, services.root / "worker.log", services.root)
     w.start()
     yield w
     w.stop()
@@ -164,7 +167,7 @@ def trigger_process(services: Services, worker_env: dict[str, str], tmp_path_fac
     """The trigger as deployed, running beside the tests' own in-process trigger (both idempotent)."""
     log = services.root / "trigger.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "body_organ_analysis.pacs.trigger"], cwd=REPO, env=worker_env,
+        [sys.executable, "-m", "body_organ_analysis.pacs.trigger"], cwd=services.root, env=worker_env,
         stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     yield proc

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from body_organ_analysis.pacs.paths import short_hash
+import json
 from body_organ_analysis.testing import services as svc
 
 SCANNER_AET = "SCANNER1"
@@ -54,8 +54,9 @@ def send_series(folder: Path, port: int, calling_aet: str = SCANNER_AET, called_
 
 
 def result_dirs(root: Path, series_uid: str) -> list[Path]:
-    """Result folders of one series (named ``<SeriesNumber>_<hash of the series UID>``)."""
-    return sorted(p.parent for p in root.rglob("manifest.json") if p.parent.name.endswith(short_hash(series_uid)))
+    """Result folders of one series: those whose manifest names the series (folder names are keyed hashes)."""
+    return sorted(p.parent for p in root.rglob("manifest.json")
+                  if json.loads(p.read_text())["input"].get("series_instance_uid") == series_uid)
 
 
 def study_uid_for(tag: str) -> str:

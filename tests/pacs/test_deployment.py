@@ -148,3 +148,16 @@ def test_compose_file_valid_and_refuses_missing_secrets(tmp_path):
         env_file.write_text("".join(f"{k}={v}\n" for k, v in filled.items() if k != name))
         result = subprocess.run(command, capture_output=True, text=True, env=clean_env)
         assert result.returncode != 0 and name in result.stderr, name
+
+
+def test_privacy_and_delivery_defaults():
+    """No DICOMweb host assumed, stand-in results refused, non-identifying folders, a key file kept."""
+    sample = env_sample()
+    assert sample["DICOMWEB_URL"] == "" and sample["ALLOW_STAND_IN_RESULTS"] == "false"
+    assert sample["OUTPUT_IDENTIFYING_PATHS"] == "false" and sample["RESULT_PATH_KEY"] == ""
+    env = COMPOSE["services"]["worker-cpu"]["environment"]
+    assert env["DICOMWEB_URL"] == "${DICOMWEB_URL:-}"
+    assert env["ALLOW_STAND_IN_RESULTS"] == "${ALLOW_STAND_IN_RESULTS:-false}"
+    assert env["RESULT_PATH_KEY_FILE"].startswith("/storage/")  # the worker's persistent volume
+    assert any(v.endswith(":/storage") for v in COMPOSE["services"]["worker-cpu"]["volumes"])
+    assert WORKER_VARIABLES["DICOMWEB_URL"] == "" and WORKER_VARIABLES["ALLOW_STAND_IN_RESULTS"] == "false"

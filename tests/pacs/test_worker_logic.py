@@ -112,3 +112,73 @@ def test_every_sink_tried_and_retried(settings, tmp_path):
     assert outcome["b"]["ok"] is False and outcome["b"]["retryable"] is False and broken.calls == 1
     assert outcome["c"]["ok"] is False and outcome["c"]["retryable"] is True and down.calls == 3
     assert set(timings) == {"sink a", "sink b", "sink c", "sink d"}
+
+
+@pytest.mark.parametrize("outcome", ["delivered", "retryable", "bug", "store down"])
+def test_work_folder_removed_on_every_outcome(settings, store, monkeypatch, outcome):
+    from body_organ_analysis.pacs.stats import StoreUnavailable
+
+    seen = []
+
+    def job(settings_, store_, key, series_id, work):
+        (work / "series.zip").write_bytes(b"PK patient data")
+        seen.append(work)
+        if outcome == "retryable":
+            raise RetryableDeliveryError("smb away")
+        if outcome == "bug":
+            raise KeyError("x")
+        if outcome == "store down":
+            raise StoreUnavailable("statistics database unavailable (OperationalError)")
+        return "delivered"
+
+    monkeypatch.setattr(worker, "process_job", job)
+    task = FakeTask()
+    try:
+        worker.run_task(task, settings, "k", "series")
+    except Retry:
+        pass
+    assert seen and seen[0] == settings.work_dir / "k" and not seen[0].exists()
+    assert list(settings.work_dir.iterdir()) == []
+
+
+def test_store_outage_mid_job_keeps_the_job_for_a_retry(settings, store, monkeypatch):
+    from body_organ_analysis.pacs.stats import StoreUnavailable
+
+    def job(*args):
+        raise StoreUnavailable("statistics database unavailable (OperationalError)")
+
+    monkeypatch.setattr(worker, "process_job", job)
+    task = FakeTask()
+    with pytest.raises(Retry):
+        worker.run_task(task, settings, "k", "series")
+    assert task.countdowns == [settings.task_retry_backoff_s]
+    assert store.job("k")["state"] == "running"  # nothing recorded as finished: the retry does it
+
+
+def test_janitor_removes_only_old_leftovers(settings):
+    import os
+    import time
+
+    settings.work_dir.mkdir(parents=True)
+    old, fresh = settings.work_dir / "old-job", settings.work_dir / "fresh-job"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "series.zip").write_bytes(b"PK")
+    stray = settings.work_dir / "stray.tmp"
+    stray.write_bytes(b"x")
+    two_days_ago = time.time() - 48 * 3600
+    for path in (old, stray):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert worker.clean_work_dir(settings.work_dir, 24) == 2
+    assert sorted(p.name for p in settings.work_dir.iterdir()) == ["fresh-job"]
+    assert worker.clean_work_dir(settings.work_dir / "missing", 24) == 0
+
+
+def test_sink_errors_are_redacted(settings, tmp_path):
+    from body_organ_analysis.pacs.privacy import Redactor
+
+    leaky = FlakySink("smb", [RetryableDeliveryError("cannot write \\\\nas\\share\\Canary_Name_19230417\\x")] * 9)
+    redact = Redactor.for_tags({"PatientName": "Canary^Name", "PatientBirthDate": "19230417"})
+    outcome = worker.deliver_all([leaky], Delivery(tmp_path, "A/B/C"), settings, {}, redact)
+    error = outcome["smb"]["error"]
+    assert "Canary" not in error and "19230417" not in error and error.startswith("RetryableDeliveryError")

@@ -290,3 +290,84 @@ def test_objects_pass_the_dicom3tools_validator(outputs, tmp_path) -> None:
             if line.startswith("Error") or "not present in standard DICOM IOD" in line
         ]  # fmt: skip
         assert not problems, f"{modality}: {problems[:5]}"
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def _qualities(group) -> list[str]:
+    return [e.value.value for e in group.get_qualitative_evaluations()]
+
+
+def test_threshold_values_are_qualified_as_approximate(outputs, result_dir) -> None:
+    """The fixture's body composition comes from the threshold engine; its organs do not."""
+    assert json.loads((result_dir / "bca-measurements.json").read_text())["approximate"] is True
+    sr = round_trip(outputs["SR"])
+    assert sr.SeriesDescription == "BOA measurement report [APPROXIMATE, threshold engine]"
+    assert round_trip(outputs["DOC"]).SeriesDescription == "BOA report (PDF) [APPROXIMATE, threshold engine]"
+    assert outputs["SEG"].SeriesDescription == "BOA total segmentation"  # supplied total map: a plain result
+    report = hd.sr.Comprehensive3DSR.from_dataset(sr).content
+    tissue_groups = report.get_image_measurement_groups()
+    assert len(tissue_groups) == 12
+    for group in tissue_groups:
+        assert _qualities(group) == ["APPROX"], group.tracking_identifier
+        assert all(m.method is not None and m.method.value == "THRESHOLD" for m in group.get_measurements())
+    for group in report.get_volumetric_roi_measurement_groups():
+        assert _qualities(group) == []
+        assert all(m.method is None for m in group.get_measurements())
+
+
+def test_stand_in_results_say_so_everywhere(result_dir, source_datasets, tmp_path) -> None:
+    folder = copy_result(result_dir, tmp_path / "standin")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["stand_in_models"] = True
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    built = {ds.Modality: ds for ds in build_dicom_outputs(folder, source_datasets)}
+    for modality, ds in built.items():
+        assert "[STAND-IN WEIGHTS" in ds.SeriesDescription, modality
+        assert len(ds.SeriesDescription) <= 64
+    report = hd.sr.Comprehensive3DSR.from_dataset(round_trip(built["SR"])).content
+    for group in report.get_volumetric_roi_measurement_groups():
+        assert _qualities(group) == ["STANDIN"]
+    for group in report.get_image_measurement_groups():
+        assert _qualities(group) == ["STANDIN", "APPROX"]
+
+
+def test_plain_results_carry_no_qualifier(result_dir, source_datasets, tmp_path) -> None:
+    folder = copy_result(result_dir, tmp_path / "plain")
+    bca = json.loads((folder / "bca-measurements.json").read_text())
+    bca.update(engine="nnunet", approximate=False)
+    (folder / "bca-measurements.json").write_text(json.dumps(bca))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert not manifest["stand_in_models"]
+    manifest["models"] = {name: {**record, "origin": "inference"} for name, record in manifest["models"].items()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    built = {ds.Modality: ds for ds in build_dicom_outputs(folder, source_datasets)}
+    assert built["SR"].SeriesDescription == "BOA measurement report"
+    assert built["DOC"].SeriesDescription == "BOA report (PDF)"
+    report = hd.sr.Comprehensive3DSR.from_dataset(round_trip(built["SR"])).content
+    assert all(_qualities(g) == [] for g in report.get_image_measurement_groups())
+
+
+def test_qualifier_always_fits_in_the_series_description() -> None:
+    from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance
+
+    long_name = "BOA " + "x" * 80 + " segmentation"
+    described = Provenance(approximate=True, stand_in=True).describe(long_name)
+    assert len(described) == 64 and described.endswith(" [STAND-IN WEIGHTS; APPROXIMATE]")
+    assert Provenance().describe(long_name) == long_name[:64]
+
+
+def test_no_site_or_staff_identifier_is_copied(result_dir, source_datasets) -> None:
+    """Only the patient and study modules come from the source; its equipment's site and staff do not."""
+    sources = copy.deepcopy(source_datasets)
+    for ds in sources:
+        ds.InstitutionName, ds.InstitutionalDepartmentName = "QZ-INSTITUTION", "QZ-DEPARTMENT"
+        ds.StationName, ds.OperatorsName = "QZ-STATION", "QZ^OPERATOR"
+    built = build_dicom_outputs(result_dir, sources)
+    assert {ds.Modality for ds in built} == {"SEG", "SR", "DOC"}
+    for ds in built:
+        leaked = [e.keyword for e in round_trip(ds).iterall() if "QZ-" in str(e.value) or "QZ^" in str(e.value)]
+        assert leaked == [], (ds.Modality, leaked)
+    seg = next(ds for ds in built if ds.Modality == "SEG")
+    assert len(seg.ContributingEquipmentSequence) >= 1  # the equipment record itself stays

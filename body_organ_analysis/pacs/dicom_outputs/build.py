@@ -18,6 +18,7 @@ from body_organ_analysis import __version__
 from body_organ_analysis.models.registry import MODELS
 from body_organ_analysis.pacs.dicom_outputs.grid import DicomOutputError, sort_sources
 from body_organ_analysis.pacs.dicom_outputs.pdf import build_encapsulated_pdf
+from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance, of_label_map, of_manifest
 from body_organ_analysis.pacs.dicom_outputs.seg import LabelMapInput, SegmentRecord, build_segmentation
 from body_organ_analysis.pacs.dicom_outputs.sr import build_measurement_report
 from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
@@ -61,6 +62,9 @@ def build_dicom_outputs(
     tool_version = str(manifest.get("tool_version") or __version__)
     uids = UidSource(sources, tool_version)
     dates = _dates(manifest)
+    organs = _read_json(result_dir / ORGAN_MEASUREMENTS)
+    bca = _read_json(result_dir / BCA_MEASUREMENTS)
+    run = of_manifest(manifest, bca)  # the qualifier of the SR and the PDF
     outputs: list[Dataset] = []
     segments: list[SegmentRecord] = []
     if settings.seg or settings.sr:
@@ -69,6 +73,7 @@ def build_dicom_outputs(
                 label_map, sources, uids, tool_version,
                 settings.series_number_start + 10 + index, settings.manufacturer,
                 settings.seg_transfer_syntax_uid,
+                of_label_map(label_map.origin) | Provenance(stand_in=run.stand_in),
             )  # fmt: skip
             if seg is None:
                 log.info("%s: no coded segment on the source slices; no DICOM-SEG", label_map.model)
@@ -81,13 +86,14 @@ def build_dicom_outputs(
         report = build_measurement_report(
             sources,
             segments if settings.seg else [],
-            _read_json(result_dir / ORGAN_MEASUREMENTS),
-            _read_json(result_dir / BCA_MEASUREMENTS),
+            organs,
+            bca,
             uids,
             tool_version,
             settings.series_number_start,
             settings.manufacturer,
             dates,
+            run,
         )
         if report is not None:
             outputs.append(report)
@@ -96,7 +102,7 @@ def build_dicom_outputs(
         outputs.append(
             build_encapsulated_pdf(
                 pdf_path.read_bytes(), sources, uids, tool_version,
-                settings.series_number_start + 1, settings.manufacturer, dates,
+                settings.series_number_start + 1, settings.manufacturer, dates, run,
             )  # fmt: skip
         )
     return outputs

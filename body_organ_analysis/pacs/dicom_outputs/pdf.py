@@ -8,6 +8,7 @@ from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
+from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance
 from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
 
 PATIENT_AND_STUDY = (
@@ -30,6 +31,7 @@ def build_encapsulated_pdf(
     series_number: int,
     manufacturer: str,
     dates: dict[str, Any],
+    provenance: Provenance = Provenance(),
 ) -> Dataset:
     source = sources[0]
     ds = Dataset()
@@ -43,7 +45,7 @@ def build_encapsulated_pdf(
     ds.Modality = "DOC"
     ds.SeriesInstanceUID = uids.uid("pdf", "series")
     ds.SeriesNumber = series_number
-    ds.SeriesDescription = "BOA report (PDF)"
+    ds.SeriesDescription = provenance.describe("BOA report (PDF)")
     ds.Manufacturer = manufacturer
     ds.ManufacturerModelName = "body-organ-analysis"
     ds.SoftwareVersions = tool_version

@@ -14,11 +14,16 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from body_organ_analysis.pacs.dicom_outputs.codes import code_for
 from body_organ_analysis.pacs.dicom_outputs.grid import sample_frames
+from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance
 from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
 
 log = logging.getLogger("body_organ_analysis")
 
 TOOL_NAME = "body-organ-analysis"
+# where the source was made: highdicom copies them into the SEG's Contributing Equipment
+# Sequence (all type 3 there). They identify the hospital and its staff: left out.
+SITE_IDENTIFIERS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+                    "OperatorsName", "PerformingPhysicianName")
 
 
 @dataclass
@@ -48,6 +53,7 @@ def build_segmentation(
     series_number: int,
     manufacturer: str,
     transfer_syntax_uid: str = ExplicitVRLittleEndian,
+    provenance: Provenance = Provenance(),
 ) -> tuple[Dataset | None, list[SegmentRecord]]:
     """The SEG of one label map, or None when none of its coded labels is present."""
     frames = sample_frames(label_map.data, label_map.affine, sources)
@@ -110,11 +116,19 @@ def build_segmentation(
         device_serial_number=tool_version,
         content_label=_content_label(label_map.model),
         content_description=f"{label_map.model} segmentation",
-        series_description=f"BOA {label_map.model} segmentation",
+        series_description=provenance.describe(f"BOA {label_map.model} segmentation"),
         transfer_syntax_uid=transfer_syntax_uid,
     )
+    _drop_site_identifiers(seg)
     records = [SegmentRecord(label_map.model, label_map.labels[k], n, seg) for k, n in numbers.items()]
     return seg, sorted(records, key=lambda r: r.segment_number)
+
+
+def _drop_site_identifiers(seg: Dataset) -> None:
+    for item in (seg, *seg.get("ContributingEquipmentSequence", [])):
+        for keyword in SITE_IDENTIFIERS:
+            if keyword in item:
+                del item[keyword]
 
 
 def _copy(concept: hd.sr.CodedConcept) -> hd.sr.CodedConcept:

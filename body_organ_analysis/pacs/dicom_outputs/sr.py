@@ -19,6 +19,7 @@ from pydicom import Dataset
 from pydicom.sr.codedict import codes
 
 from body_organ_analysis.pacs.dicom_outputs.codes import code_for
+from body_organ_analysis.pacs.dicom_outputs.provenance import Provenance
 from body_organ_analysis.pacs.dicom_outputs.seg import TOOL_NAME, SegmentRecord
 from body_organ_analysis.pacs.dicom_outputs.uids import UidSource
 from body_organ_analysis.report.provenance import PROVENANCE_KEY
@@ -44,12 +45,20 @@ def build_measurement_report(
     series_number: int,
     manufacturer: str,
     dates: dict[str, Any],
+    provenance: Provenance = Provenance(),
 ) -> Dataset | None:
-    """The SR, or None when there is no number to report."""
+    """The SR, or None when there is no number to report.
+
+    Body-composition groups from the threshold engine carry the qualitative
+    evaluation "approximate" and the method code of the estimate; every group of
+    a run on stand-in weights says so.
+    """
     algorithm = hd.sr.AlgorithmIdentification(name=TOOL_NAME, version=tool_version)
-    groups = _organ_groups(organ_measurements or {}, segments, sources, uids, algorithm)
-    groups += _tissue_groups((bca or {}).get("aggregated") or {}, uids, algorithm)
-    groups += _level_groups((bca or {}).get("vertebral_levels") or {}, uids, algorithm)
+    organs = Provenance(stand_in=provenance.stand_in)
+    body = organs | Provenance(approximate=bool((bca or {}).get("approximate")))
+    groups = _organ_groups(organ_measurements or {}, segments, sources, uids, algorithm, organs)
+    groups += _tissue_groups((bca or {}).get("aggregated") or {}, uids, algorithm, body)
+    groups += _level_groups((bca or {}).get("vertebral_levels") or {}, uids, algorithm, body)
     if not groups:
         return None
     observer = hd.sr.ObserverContext(
@@ -75,7 +84,7 @@ def build_measurement_report(
         instance_number=1,
         manufacturer=manufacturer,
         is_complete=True,
-        series_description="BOA measurement report",
+        series_description=provenance.describe("BOA measurement report"),
         **dates,
     )
 
@@ -84,8 +93,9 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _mean_hu(value: float) -> hd.sr.Measurement:
-    return hd.sr.Measurement(name=ATTENUATION, value=value, unit=HOUNSFIELD, derivation=MEAN)
+def _mean_hu(value: float, provenance: Provenance) -> hd.sr.Measurement:
+    return hd.sr.Measurement(name=ATTENUATION, value=value, unit=HOUNSFIELD, derivation=MEAN,
+                             method=provenance.method())
 
 
 def _group_fields(
@@ -95,17 +105,23 @@ def _group_fields(
     finding_type: CodedConcept,
     sites: list[hd.sr.FindingSite] | None,
     algorithm: hd.sr.AlgorithmIdentification,
-    primary: hd.sr.Measurement,
+    primary: tuple[CodedConcept, float, CodedConcept],
     mean_hu: float | None,
+    provenance: Provenance,
 ) -> dict[str, Any]:
-    """The arguments every measurement group shares: identity, finding, and the measurements (mean HU if known)."""
-    items = [primary] if mean_hu is None else [primary, _mean_hu(mean_hu)]
+    """The arguments every measurement group shares: identity, finding, the measurements (mean HU if
+    known), and the provenance qualifiers (an empty list when the values are plain results)."""
+    name, value, unit = primary
+    items = [hd.sr.Measurement(name=name, value=value, unit=unit, method=provenance.method())]
+    if mean_hu is not None:
+        items.append(_mean_hu(mean_hu, provenance))
     return dict(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=uids.uid("sr", *key), identifier=identifier),
         finding_type=finding_type,
         finding_sites=sites,
         algorithm_id=algorithm,
         measurements=items,
+        qualitative_evaluations=provenance.evaluations() or None,
     )
 
 
@@ -115,6 +131,7 @@ def _organ_groups(
     sources: Sequence[Dataset],
     uids: UidSource,
     algorithm: hd.sr.AlgorithmIdentification,
+    provenance: Provenance,
 ) -> list:
     by_name = {(s.model, s.structure): s for s in segments}
     series = hd.sr.SourceSeriesForSegmentation(str(sources[0].SeriesInstanceUID))
@@ -130,7 +147,7 @@ def _organ_groups(
             common = _group_fields(
                 uids, ("organ", model, structure), f"{model}/{structure}", code.type,
                 [_site(code.type, code.laterality)], algorithm,
-                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("hu_mean")),
+                (VOLUME, volume, MILLILITRE), _number(values.get("hu_mean")), provenance,
             )
             record = by_name.get((model, structure))
             if record is not None:
@@ -161,7 +178,9 @@ def _sites(tissue_region: CodedConcept | None, region: str) -> list[hd.sr.Findin
     return sites or None
 
 
-def _tissue_groups(aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification) -> list:
+def _tissue_groups(
+    aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification, provenance: Provenance
+) -> list:
     groups: list = []
     for region, tissues in aggregated.items():
         for tissue, values in (tissues or {}).items():
@@ -172,13 +191,15 @@ def _tissue_groups(aggregated: dict[str, Any], uids: UidSource, algorithm: hd.sr
             fields = _group_fields(
                 uids, ("tissue", region, tissue), f"{tissue} in {region}", code.type,
                 _sites(code.region, region), algorithm,
-                hd.sr.Measurement(name=VOLUME, value=volume, unit=MILLILITRE), _number(values.get("hu_mean")),
+                (VOLUME, volume, MILLILITRE), _number(values.get("hu_mean")), provenance,
             )
             groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups
 
 
-def _level_groups(levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification) -> list:
+def _level_groups(
+    levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.AlgorithmIdentification, provenance: Provenance
+) -> list:
     groups: list = []
     ordered = sorted(levels, key=lambda level: level != "L3")  # L3 first, then as given
     for level in ordered:
@@ -191,7 +212,7 @@ def _level_groups(levels: dict[str, Any], uids: UidSource, algorithm: hd.sr.Algo
             fields = _group_fields(
                 uids, ("level", level, tissue), f"{tissue} at {level}", code.type,
                 _sites(code.region, f"vertebrae_{level}"), algorithm,
-                hd.sr.Measurement(name=AREA, value=area, unit=SQUARE_CM), _number(values.get(f"{tissue}_hu_mean")),
+                (AREA, area, SQUARE_CM), _number(values.get(f"{tissue}_hu_mean")), provenance,
             )
             groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(**fields))
     return groups

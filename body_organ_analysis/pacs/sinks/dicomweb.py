@@ -43,13 +43,13 @@ class DicomWebSink:
             raise DeliveryError("DICOMweb delivery needs the source series' datasets; none were given.")
         try:
             datasets = build_dicom_outputs(delivery.result_dir, delivery.source_datasets, self.settings)
-        except DicomOutputError as error:
+        except DicomOutputError as error:  # its messages name files and settings, never tag values
             raise DeliveryError(str(error)) from None
-        if not datasets:
-            log.info("dicomweb: nothing to store for %s", delivery.destination)
+        if not datasets:  # log lines name counts only: the worker names the job by its key
+            log.info("dicomweb: nothing to store")
             return
         self.store(datasets, str(delivery.source_datasets[0].StudyInstanceUID))
-        log.info("dicomweb: stored %d object(s) for %s", len(datasets), delivery.destination)
+        log.info("dicomweb: stored %d object(s)", len(datasets))
 
     def store(self, datasets: Sequence[Dataset], study_uid: str) -> None:
         """STOW-RS ``datasets`` into study ``study_uid``; errors as Delivery errors."""

@@ -24,8 +24,8 @@ class FolderSink:
     def deliver(self, delivery: Delivery) -> None:
         try:
             target = inside(self.root, delivery.destination)
-        except Exception as error:
-            raise DeliveryError(str(error)) from error
+        except Exception as error:  # its message names no path
+            raise DeliveryError(str(error)) from None
         staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,4 +39,5 @@ class FolderSink:
                 os.replace(staging, target)
         except OSError as error:  # a full disk or an unmounted share may come back
             shutil.rmtree(staging, ignore_errors=True)
-            raise RetryableDeliveryError(f"folder {self.root}: {error.strerror or error}") from error
+            # strerror only: the exception's own text names the destination path
+            raise RetryableDeliveryError(f"folder {self.root}: {error.strerror or type(error).__name__}") from None

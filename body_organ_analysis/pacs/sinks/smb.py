@@ -52,8 +52,18 @@ class SmbSink:
                     while chunk := source.read(1 << 20):
                         out.write(chunk)
                 smbclient.replace(temporary, final, port=self.port)
-        except SMBAuthenticationError as error:
-            raise DeliveryError(f"SMB {self.host}: authentication failed; check SMB_USERNAME/SMB_PASSWORD") from error
+        except SMBAuthenticationError:
+            raise DeliveryError(f"SMB {self.host}: authentication failed; check SMB_USERNAME/SMB_PASSWORD") from None
         except (SMBException, OSError, ValueError) as error:
             smbclient.reset_connection_cache()  # a broken cached connection must not outlive the outage
-            raise RetryableDeliveryError(f"SMB {self.host}:{self.port}: {type(error).__name__}: {error}") from error
+            # the library's message names the share path (the destination): keep the kind of error only
+            raise RetryableDeliveryError(f"SMB {self.host}:{self.port}: {_kind(error)}") from None
+
+
+def _kind(error: BaseException) -> str:
+    """The error's class and, for system errors, its errno name: never its message."""
+    import errno
+
+    number = getattr(error, "errno", None)
+    name = errno.errorcode.get(number, "") if isinstance(number, int) else ""
+    return f"{type(error).__name__} {name}".strip()
