@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +45,8 @@ def main() -> None:
         from body_organ_analysis.models.engine import predict_model
         from body_organ_analysis.models.registry import get_model
         from body_organ_analysis.settings import Settings
-        from body_organ_analysis.testing.standins import make_standins
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test stand-ins
+        from helpers.standins import make_standins
 
         make_standins(root, [args.model])
         settings = Settings(input_image=args.ct, output_dir=Path(temporary) / "out", device="cpu",

@@ -43,7 +43,8 @@ def single_case_actions() -> list[argparse.Action]:
     """The single-case command's options (one definition for both commands), less the per-case ones."""
     from body_organ_analysis.options import build_parser as single_case_parser
 
-    return [action for action in single_case_parser()._actions if action.dest not in PER_CASE]
+    return [action for action in single_case_parser()._actions
+            if action.dest not in PER_CASE and action.default is not argparse.SUPPRESS]  # not -h, --version
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:

@@ -18,7 +18,7 @@ from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_
 
 TS_RELEASE_URL = "https://github.com/wasserth/TotalSegmentator/releases/download"
 BOA_RELEASE_URL = "https://github.com/UMEssen/Body-and-Organ-Analysis/releases/download/v1.0.0-weights"
-STAND_IN_MARKER = "BOA_STAND_IN.json"  # written by body_organ_analysis.testing.standins
+STAND_IN_MARKER = "BOA_STAND_IN.json"  # written by the test stand-ins (tests/helpers/standins.py)
 BCA_SLICE_THICKNESS_MM = 5.0
 
 

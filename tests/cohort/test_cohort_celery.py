@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from body_organ_analysis.cohort.cli import main as cohort_main
-from body_organ_analysis.testing import services as svc
+from helpers import services as svc
 from tests.cohort.conftest import ANALYSIS
 from tests.cohort.test_cohort_run import tables
 

@@ -18,7 +18,7 @@ def _few_threads():
 @pytest.fixture(scope="session")
 def standin_weights(tmp_path_factory) -> Path:
     """A weights folder with stand-ins of total (both variants), liver_vessels, body_regions, body_parts."""
-    from body_organ_analysis.testing.standins import make_standins
+    from helpers.standins import make_standins
 
     root = tmp_path_factory.mktemp("weights")
     make_standins(root, ["total", "liver_vessels", "body_regions", "body_parts"])

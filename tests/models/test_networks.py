@@ -70,7 +70,7 @@ def test_standins_layout_and_label_sets(standin_weights):
 
 
 def test_standins_command_line(tmp_path, capsys):
-    from body_organ_analysis.testing.standins import main
+    from helpers.standins import main
 
     assert main(["--dir", str(tmp_path), "liver_vessels"]) == 0
     printed = capsys.readouterr().out.split()

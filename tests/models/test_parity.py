@@ -28,7 +28,7 @@ def parity_weights(tmp_path_factory) -> Path:
     from totalsegmentator.map_tasks_config import DEFAULT_CONFIG, TASK_CONFIGS
 
     from body_organ_analysis.models.networks import ts_networks_for_task
-    from body_organ_analysis.testing.standins import make_standin_network, make_standins
+    from helpers.standins import make_standin_network, make_standins
 
     root = tmp_path_factory.mktemp("parity-weights")
     make_standins(root, ["total", "hip_implant"])

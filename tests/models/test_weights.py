@@ -17,7 +17,7 @@ from body_organ_analysis.models.networks import Network, STAND_IN_MARKER, bca_ne
 from body_organ_analysis.models.registry import get_model
 from body_organ_analysis.models.weights_manifest import LOCK_DIR, MANIFEST_NAME
 from body_organ_analysis.settings import Settings
-from body_organ_analysis.testing.standins import make_standin_network
+from helpers.standins import make_standin_network
 
 
 def settings(**kwargs) -> Settings:

@@ -21,7 +21,7 @@ from body_organ_analysis.errors import ExitCode, WeightsError
 from body_organ_analysis.models import predictors, weights, weights_manifest
 from body_organ_analysis.models.networks import Network, bca_network
 from body_organ_analysis.models.weights_manifest import LOCK_DIR, MANIFEST_NAME, read_manifest
-from body_organ_analysis.testing.standins import make_standin_network
+from helpers.standins import make_standin_network
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = "nnUNetTrainer__nnUNetPlans__3d_fullres/fold_0/checkpoint_final.pth"

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from body_organ_analysis.testing import services as svc
+from helpers import services as svc
 from pacs_helpers import SCANNER_AET, dicomweb_sink_available
 
 HERE = Path(__file__).resolve().parent
@@ -136,7 +136,7 @@ class Worker:
 def standin_weights(root: Path) -> dict[str, str]:
     """Stand-in `total` weights (both variants) where TotalSegmentator looks."""
     weights = root / "weights"
-    subprocess.run([sys.executable, "-m", "body_organ_analysis.testing.standins", "--dir", str(weights), "total"],
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "helpers" / "standins.py"), "--dir", str(weights), "total"],
                    check=True, cwd=root, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     return {"TOTALSEG_WEIGHTS_PATH": str(weights)}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import json
-from body_organ_analysis.testing import services as svc
+from helpers import services as svc
 
 SCANNER_AET = "SCANNER1"
 

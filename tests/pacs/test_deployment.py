@@ -124,7 +124,7 @@ def test_orthanc_config_secure_by_default(tmp_path):
     assert not config["DicomAlwaysAllowStore"] and not config["DicomAlwaysAllowEcho"]
     assert sorted(m[0] for m in config["DicomModalities"].values()) == ["CT2", "SCANNER1"]
     assert config["DicomModalities"]["modality0"] == ["SCANNER1", "10.0.0.5", 104]
-    from body_organ_analysis.testing.services import Orthanc
+    from helpers.services import Orthanc
 
     tested = Orthanc(tmp_path).config()  # the configuration the service tests run with
     for key in ("AuthenticationEnabled", "DicomAlwaysAllowStore", "DicomAlwaysAllowEcho",

@@ -231,41 +231,6 @@ def test_all_worker_variables_have_defaults_or_are_required():
     assert set(REQUIRED) == {k for k, v in WORKER_VARIABLES.items() if v is None}
 
 
-def _imports(path) -> set[str]:
-    """Every module a file imports, deferred imports inside functions included."""
-    import ast
-
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("body_organ_analysis")}
-
-
-def test_pacs_imports_point_down_without_cycles():
-    """pacs sits above the pipeline: it never imports the command line, the UI or the test helpers,
-    and its own modules form no cycle (celery_app <-> worker was one)."""
-    import graphlib
-    import pathlib
-
-    package = pathlib.Path(__file__).resolve().parents[2] / "body_organ_analysis" / "pacs"
-    imports: dict[str, set[str]] = {}
-    for path in package.rglob("*.py"):
-        relative = path.relative_to(package.parent.parent).with_suffix("")
-        imports[".".join(relative.parts).removesuffix(".__init__")] = _imports(path)
-    graph: dict[str, set[str]] = {}
-    for name, targets in imports.items():
-        for target in targets:
-            assert not target.startswith(("body_organ_analysis.cli", "body_organ_analysis.ui",
-                                          "body_organ_analysis.testing", "body_organ_analysis.__main__")), (name, target)
-        graph[name] = {t for t in targets if t in imports and t != name}  # modules only, not their names
-    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError on a cycle
-    assert "body_organ_analysis.pacs.worker" not in imports["body_organ_analysis.pacs.celery_app"]
-
-
 @pytest.mark.parametrize("module", ["worker", "trigger"])
 def test_help_names_the_variables_but_no_secret(module, tmp_path):
     import os

@@ -18,7 +18,7 @@ import requests
 from body_organ_analysis.pacs.dicom_outputs import DicomOutputSettings
 from body_organ_analysis.pacs.sinks.base import Delivery, DeliveryError, RetryableDeliveryError
 from body_organ_analysis.pacs.sinks.dicomweb import DicomWebSink
-from body_organ_analysis.testing import services as svc
+from helpers import services as svc
 from tests.pacs_dicom.test_dicom_outputs import round_trip
 
 pytestmark = pytest.mark.services

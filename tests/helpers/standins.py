@@ -1,6 +1,6 @@
 """Tiny stand-in nnU-Net models for tests (no real weights can be had here).
 
-``python -m body_organ_analysis.testing.standins --dir DIR MODEL...`` writes,
+``python tests/helpers/standins.py --dir DIR MODEL...`` writes,
 for every network of each model (both variants of ``total``), a valid
 nnU-Net v2 result folder where TotalSegmentator looks when
 ``TOTALSEG_WEIGHTS_PATH=DIR``::
@@ -184,7 +184,7 @@ def _build_network(num_classes: int):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m body_organ_analysis.testing.standins",
+        prog="python tests/helpers/standins.py",
         description="Write tiny stand-in nnU-Net models (random weights, real label sets) for tests.",
     )
     parser.add_argument("--dir", required=True, type=Path, help="weights folder (use as TOTALSEG_WEIGHTS_PATH)")
