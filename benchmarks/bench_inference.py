@@ -44,13 +44,13 @@ def main() -> None:
         from body_organ_analysis.imaging import load_ct
         from body_organ_analysis.models.engine import predict_model
         from body_organ_analysis.models.registry import get_model
-        from body_organ_analysis.settings import Settings
+        from body_organ_analysis.settings import RuntimeConfig, Settings
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test stand-ins
         from helpers.standins import make_standins
 
         make_standins(root, [args.model])
-        settings = Settings(input_image=args.ct, output_dir=Path(temporary) / "out", device="cpu",
-                            fast_total=args.fast, weights_dir=root)
+        settings = Settings(input_image=args.ct, output_dir=Path(temporary) / "out", fast_total=args.fast,
+                            runtime=RuntimeConfig(device="cpu", weights_dir=root))
         ct = load_ct(args.ct)
         spec = get_model(args.model)
         labelmaps = {}

@@ -21,7 +21,7 @@ from pydicom.uid import JPEG2000Lossless  # noqa: E402
 
 from body_organ_analysis.pacs.dicom_outputs import DicomOutputSettings, build_dicom_outputs  # noqa: E402
 from body_organ_analysis.pipeline import analyze  # noqa: E402
-from body_organ_analysis.settings import Settings  # noqa: E402
+from body_organ_analysis.settings import RuntimeConfig, Settings  # noqa: E402
 from tests.pacs_dicom.results import complete_result_folder  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "ts-example"
@@ -50,7 +50,7 @@ def main(repeats: int = 3) -> None:
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(series.iterdir())]
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "result"
-        analyze(Settings(input_image=series, output_dir=result, device="cpu",
+        analyze(Settings(input_image=series, output_dir=result, runtime=RuntimeConfig(device="cpu"),
                          segmentations={"total": DATA / "seg_total_dicom_series.nii.gz"}))  # fmt: skip
         complete_result_folder(result)
         cases = {

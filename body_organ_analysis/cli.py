@@ -37,9 +37,9 @@ def _analyze(args: argparse.Namespace) -> int:
     from body_organ_analysis.preflight import check_before_work
 
     settings = settings_from_args(args, dict(os.environ))
-    configure_logging(settings.verbose)
+    configure_logging(settings.runtime.verbose)
     # the cheap checks first, before the heavy imports of the pipeline; analyze() repeats them
-    resolve_models(settings.models, settings.license_number, settings.bca_engine)
+    resolve_models(settings.models, settings.runtime.license_number, settings.bca_engine)
     check_before_work(settings, read_headers=False)
     from body_organ_analysis.pipeline import analyze
 

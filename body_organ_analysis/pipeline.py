@@ -41,7 +41,7 @@ def analyze(settings: Settings) -> AnalysisResult:
     user can fix; the output folder is then left as it was.
     """
     timings: dict[str, float] = {}
-    specs = resolve_models(settings.models, settings.license_number, settings.bca_engine)
+    specs = resolve_models(settings.models, settings.runtime.license_number, settings.bca_engine)
     _check_supplied_names(settings, specs)
     check_before_work(settings)
     if settings.radiomics:  # fail before any work when the optional extra is missing

@@ -27,7 +27,7 @@ def check_before_work(settings: Settings, read_headers: bool = True) -> None:
     need nibabel), so the command line can run the rest within a fraction of a second."""
     check_output_dir(Path(settings.output_dir))
     check_supplied_files(settings.segmentations, read_headers)
-    check_device(settings.device)
+    check_device(settings.runtime.device)
 
 
 def check_output_dir(output_dir: Path) -> None:

@@ -41,8 +41,8 @@ def segment_models(
         from body_organ_analysis.models.predictors import resolve_device
         from body_organ_analysis.models.weights import ensure_weights
 
-        resolve_device(ctx.settings.device)
-        ensure_weights(to_run, ctx.settings)
+        resolve_device(ctx.settings.runtime.device)
+        ensure_weights(to_run, ctx.settings.runtime, ctx.settings.fast_total, ctx.settings.fast_bca)
     for spec in specs:
         if spec.name not in sources:
             continue
@@ -62,17 +62,17 @@ def segment_models(
 def _optional_without_weights(ctx: AnalysisContext, to_run: list[ModelSpec]) -> list[ModelSpec]:
     """Models of ``to_run`` that are only optional here and whose weights are not on disk."""
     settings = ctx.settings
-    optional = optional_models(settings.models, settings.license_number, settings.bca_engine)
+    optional = optional_models(settings.models, settings.runtime.license_number, settings.bca_engine)
     candidates = [spec for spec in to_run if spec.name in optional]
     if not candidates:
         return []
     from body_organ_analysis.models.weights import needed_networks, weights_root
 
-    root = weights_root(settings)
+    root = weights_root(settings.runtime)
     return [
         spec
         for spec in candidates
-        if not all(item.network.is_present(root) for item in needed_networks([spec], settings))
+        if not all(item.network.is_present(root) for item in needed_networks([spec], settings.fast_total, settings.fast_bca))
     ]
 
 

@@ -1,9 +1,16 @@
-"""One typed settings object, built once at the edge from flags and environment.
+"""Configuration, built once at the edge from flags and environment, in two typed objects.
+
+- :class:`RuntimeConfig`: how this process runs analyses (device, where the
+  weights are and whether they may be downloaded, the licence, the model cache,
+  logging). The same for every analysis of a process: a CLI run, a PACS worker,
+  the web UI server. ``weights`` commands need nothing else.
+- :class:`Settings`: one analysis request (input, output folder, models and
+  options), carrying the runtime it runs under as ``settings.runtime``.
 
 Nothing else in the package reads ``os.environ``: the command line, the PACS
-worker and the web UI call :func:`build_settings` with their flags and the
-environment, and pass the resulting :class:`Settings` down.
-A flag wins over its environment variable.
+worker and the web UI call :func:`build_runtime` / :func:`build_settings` with
+their flags and the environment, and pass the results down. A flag wins over its
+environment variable. Both objects validate themselves when built.
 """
 
 from __future__ import annotations
@@ -72,26 +79,67 @@ def hu_windows(overrides: Mapping[str, tuple[float, float]] | None = None) -> di
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything one analysis needs to know. Validated in ``__post_init__``."""
+class RuntimeConfig:
+    """How this process runs analyses; the same for all of them. Validated in ``__post_init__``."""
 
-    input_image: Path
-    output_dir: Path
-    models: tuple[str, ...] = ("total",)
     device: str = "auto"  # auto: the first GPU if there is one, else the CPU
-    license_number: str | None = None
-    fast_total: bool = False
-    use_study_prefix: bool = False
-    verbose: bool = False
-    force_recompute: bool = False
-    segmentations: Mapping[str, Path] = field(default_factory=dict)
-    series_uid: str | None = None
+    license_number: str | None = field(default=None, repr=False)  # a secret: never in a manifest, log or message
     offline: bool = False
     weights_dir: Path | None = None  # None: where TotalSegmentator looks
     weights_url: str | None = None  # base URL of <DatasetNNN_name>.zip archives; None: the releases
     totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
     totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
     model_cache_size: int = 8  # loaded predictors kept per process (least recently used go first)
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if not DEVICE_PATTERN.match(self.device):
+            raise UsageError(
+                f"Unknown device {self.device!r}. Use one of: auto, gpu, cuda, gpu:N, cuda:N, cpu."
+            )
+        if self.license_number is not None and not LICENSE_PATTERN.match(self.license_number):
+            raise UsageError(
+                "The licence number holds characters other than letters, digits, '_' and '-'; "
+                "TotalSegmentator licence numbers look like aca_1234567890ABCD. Check "
+                "-l/--license_number or LICENSE_NUMBER (and quote it in the shell)."
+            )
+        if self.license_number is not None and len(self.license_number) != LICENSE_LENGTH:
+            raise UsageError(
+                f"The licence number has {len(self.license_number)} characters; TotalSegmentator "
+                f"licence numbers have {LICENSE_LENGTH}. Check -l/--license_number or LICENSE_NUMBER."
+            )
+        try:
+            object.__setattr__(self, "model_cache_size", int(self.model_cache_size))
+        except ValueError:
+            raise UsageError(f"BOA_MODEL_CACHE_SIZE={self.model_cache_size!r} is not a whole number.") from None
+        if self.model_cache_size < 1:
+            raise UsageError(f"BOA_MODEL_CACHE_SIZE is {self.model_cache_size}; keep at least 1 model loaded.")
+
+    def for_manifest(self) -> dict[str, Any]:
+        """JSON-ready values; the licence number only as "set"."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "license_number":
+                value = None if value is None else "set"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One analysis request: input, output folder, models and options. Validated in ``__post_init__``."""
+
+    input_image: Path
+    output_dir: Path
+    models: tuple[str, ...] = ("total",)
+    fast_total: bool = False
+    use_study_prefix: bool = False
+    force_recompute: bool = False
+    segmentations: Mapping[str, Path] = field(default_factory=dict)
+    series_uid: str | None = None
     # measurements (organ statistics, contrast, CNR, preview, radiomics)
     skip_contrast_information: bool = False
     cnr_adjustment: bool = False
@@ -107,12 +155,9 @@ class Settings:
     # the patient's height and weight (NIfTI carries neither; they override DICOM's values)
     height_cm: float | None = None
     weight_kg: float | None = None
+    runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig())
 
     def __post_init__(self) -> None:
-        if not DEVICE_PATTERN.match(self.device):
-            raise UsageError(
-                f"Unknown device {self.device!r}. Use one of: auto, gpu, cuda, gpu:N, cuda:N, cpu."
-            )
         if self.theme not in THEMES:
             raise UsageError(f"Unknown theme {self.theme!r}. Use one of: {', '.join(THEMES)}.")
         if self.bca_engine not in BCA_ENGINES:
@@ -128,17 +173,6 @@ class Settings:
                 f"Unknown examined body region {self.bca_examined_body_region!r}. "
                 f"Use one of: {', '.join(BODY_REGIONS)}."
             )
-        if self.license_number is not None and not LICENSE_PATTERN.match(self.license_number):
-            raise UsageError(
-                "The licence number holds characters other than letters, digits, '_' and '-'; "
-                "TotalSegmentator licence numbers look like aca_1234567890ABCD. Check "
-                "-l/--license_number or LICENSE_NUMBER (and quote it in the shell)."
-            )
-        if self.license_number is not None and len(self.license_number) != LICENSE_LENGTH:
-            raise UsageError(
-                f"The licence number has {len(self.license_number)} characters; TotalSegmentator "
-                f"licence numbers have {LICENSE_LENGTH}. Check -l/--license_number or LICENSE_NUMBER."
-            )
         for name, (low, high), unit in (
             ("height_cm", HEIGHT_RANGE_CM, "cm"),
             ("weight_kg", WEIGHT_RANGE_KG, "kg"),
@@ -152,12 +186,6 @@ class Settings:
                     f"patient's {name.split('_')[0]} in {unit} (flag {NUMBER_FIELDS[name]} or "
                     f"{PATIENT_VARIABLES[name]})."
                 )
-        try:
-            object.__setattr__(self, "model_cache_size", int(self.model_cache_size))
-        except ValueError:
-            raise UsageError(f"BOA_MODEL_CACHE_SIZE={self.model_cache_size!r} is not a whole number.") from None
-        if self.model_cache_size < 1:
-            raise UsageError(f"BOA_MODEL_CACHE_SIZE is {self.model_cache_size}; keep at least 1 model loaded.")
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "segmentations", dict(self.segmentations))
         object.__setattr__(self, "bca_hu_windows", {k: tuple(v) for k, v in self.bca_hu_windows.items()})
@@ -172,8 +200,10 @@ class Settings:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "license_number" or f.name in NUMBER_FIELDS:  # a secret; patient values
+            if f.name in NUMBER_FIELDS:  # one patient's values
                 value = None if value is None else "set"
+            elif isinstance(value, RuntimeConfig):
+                value = value.for_manifest()
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, Mapping):
@@ -189,7 +219,7 @@ class Settings:
             "fast_total": self.fast_total,
             "fast_bca": self.fast_bca,
             "bca_engine": self.bca_engine,
-            "license": bool(self.license_number),
+            "license": bool(self.runtime.license_number),
         }
 
 
@@ -209,18 +239,34 @@ def parse_number(name: str, text: str | float) -> float:
         raise UsageError(f"{name}={text!r} is not a number. Write it like 172 or 68.5.") from None
 
 
-def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Merge flags (None = not given) with the environment, then validate.
+RUNTIME_FIELDS = {f.name for f in dataclasses.fields(RuntimeConfig)}
 
-    ``flags`` uses the field names of :class:`Settings`.
-    """
-    values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+
+def build_runtime(flags: Mapping[str, Any], environ: Mapping[str, str]) -> RuntimeConfig:
+    """The runtime from flags (field names of :class:`RuntimeConfig`, None = not given) and the environment."""
+    return RuntimeConfig(**_merged(flags, environ, RuntimeConfig, RUNTIME_FIELDS))
+
+
+def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str], runtime: RuntimeConfig | None = None) -> Settings:
+    """One analysis request and its runtime from flags (field names of :class:`Settings` and
+    :class:`RuntimeConfig`, None = not given) and the environment, validated. A long-lived
+    process (the PACS worker) passes the ``runtime`` it built once at start."""
+    if runtime is None:
+        runtime = build_runtime({k: v for k, v in flags.items() if k in RUNTIME_FIELDS}, environ)
+    request_fields = {f.name for f in dataclasses.fields(Settings)} - {"runtime"}
+    values = _merged({k: v for k, v in flags.items() if k not in RUNTIME_FIELDS}, environ, Settings, request_fields)
     for name, option in NUMBER_FIELDS.items():  # a web form or job may give text
         if isinstance(values.get(name), str):
             values[name] = parse_number(option, values[name])
-    bool_fields = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
+    return Settings(**values, runtime=runtime)
+
+
+def _merged(flags: Mapping[str, Any], environ: Mapping[str, str], kind: type, names: set[str]) -> dict[str, Any]:
+    """``flags`` (None = not given) completed from the environment variables of fields ``names``."""
+    values: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    bool_fields = {f.name for f in dataclasses.fields(kind) if f.type in ("bool", bool)}
     for name, variable in ENV_VARIABLES.items():
-        if name in values or variable not in environ:
+        if name not in names or name in values or variable not in environ:
             continue
         text = environ[variable]
         if name in bool_fields:
@@ -231,6 +277,6 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         ("totalseg_weights_path", "TOTALSEG_WEIGHTS_PATH"),
         ("totalseg_home_dir", "TOTALSEG_HOME_DIR"),
     ):
-        if environ.get(variable):
+        if name in names and environ.get(variable):
             values.setdefault(name, Path(environ[variable]))
-    return Settings(**values)
+    return values

@@ -6,8 +6,8 @@ case, the analysis settings, the cohort folder, the run key); any PACS worker
 ``run_case`` as a local run, reading the input from storage every worker can
 see and writing ``cases/<id>/`` and the case record into the cohort folder.
 The driver waits for the case records, so resume, failures and tables are the
-same as for a local run. The licence number never travels in a message: each
-worker takes LICENSE_NUMBER from its own environment.
+same as for a local run. Only the analysis request travels; the runtime (device,
+weights folder, licence number) is each worker's own, from its environment.
 
 The task is registered on the PACS Celery app through its ``include`` list.
 """
@@ -26,29 +26,32 @@ from celery import shared_task
 from body_organ_analysis.cohort.cases import Case
 from body_organ_analysis.cohort.ledger import RECORD_NAME, case_dir, now_utc, read_record, write_record
 from body_organ_analysis.errors import ExitCode
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import NUMBER_FIELDS, RuntimeConfig, Settings, build_runtime
 
 log = logging.getLogger("body_organ_analysis")
 
 TASK_NAME = "boa.cohort_case"
-PATH_FIELDS = {"input_image", "output_dir", "weights_dir", "totalseg_weights_path", "totalseg_home_dir"}
+PATH_FIELDS = {"input_image", "output_dir"}
 POLL_S = 0.5
 
 
 def settings_to_json(settings: Settings) -> dict[str, Any]:
+    """The analysis request for the message; the runtime (device, weights, licence) is the worker's own."""
     data = settings.for_manifest()
-    data.pop("license_number")
+    data.pop("runtime")
+    for name in NUMBER_FIELDS:  # the manifest says only "set": the case's values travel in the case
+        data.pop(name, None)
     return data
 
 
-def settings_from_json(data: Mapping[str, Any], license_number: str | None) -> Settings:
+def settings_from_json(data: Mapping[str, Any], runtime: RuntimeConfig) -> Settings:
     values = dict(data)
     for name in PATH_FIELDS:
         if values.get(name) is not None:
             values[name] = Path(values[name])
     values["segmentations"] = {k: Path(v) for k, v in (values.get("segmentations") or {}).items()}
-    known = {f.name for f in dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known}, license_number=license_number or None)
+    known = {f.name for f in dataclasses.fields(Settings)} - {"runtime"}
+    return Settings(**{k: v for k, v in values.items() if k in known}, runtime=runtime)
 
 
 @shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -56,7 +59,7 @@ def cohort_case(task: Any, case: dict, settings: dict, output_dir: str, key: str
     """Analyse one cohort case on a worker; the result is the case record in the cohort folder."""
     from body_organ_analysis.cohort.worker import run_case
 
-    template = settings_from_json(settings, os.environ.get("LICENSE_NUMBER"))
+    template = settings_from_json(settings, build_runtime({}, os.environ))
     record = run_case(Case.from_json(case), template, Path(output_dir), key)
     return record["status"]
 
@@ -69,7 +72,7 @@ def celery_executor(environ: Mapping[str, str], timeout_s: float) -> Callable:
     worker_settings = build_worker_settings(dict(environ))
 
     def run(work: list[tuple[Case, str]], template: Settings, output_dir: Path, report: Callable[[dict], None]) -> None:
-        app = create_app(worker_settings, with_task=False)
+        app = create_app(worker_settings)
         output_dir = output_dir.resolve()
         message_settings = settings_to_json(template)
         for case, key in work:

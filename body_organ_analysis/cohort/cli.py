@@ -64,7 +64,7 @@ def cohort_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     analysis = {action.dest: getattr(args, action.dest) for action in single_case_actions()}
     analysis.update(input_image=args.output_dir, output_dir=args.output_dir)
     template = settings_from_args(argparse.Namespace(**analysis), dict(environ))
-    configure_logging(template.verbose)
+    configure_logging(template.runtime.verbose)
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give 1 or more worker processes.")
     if args.celery and args.jobs != 1:
@@ -76,7 +76,7 @@ def cohort_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
         executor, name = celery_executor(environ, args.celery_timeout_s), "celery"
     elif args.jobs > 1:
-        executor, name = pool_executor(args.jobs, template.verbose), f"local, {args.jobs} processes"
+        executor, name = pool_executor(args.jobs, template.runtime.verbose), f"local, {args.jobs} processes"
     else:
         executor, name = run_local, "local, 1 process"
     summary = run_cohort(cases, template, args.output_dir, executor, name, args.retry_failed, args.progress)

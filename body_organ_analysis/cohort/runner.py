@@ -77,7 +77,7 @@ Executor = Callable[[list[tuple[Case, str]], Settings, Path, Callable[[dict], No
 
 def run_local(work: list[tuple[Case, str]], template: Settings, output_dir: Path, report: Callable[[dict], None]) -> None:
     level = log.level
-    if not template.verbose:
+    if not template.runtime.verbose:
         log.setLevel(logging.ERROR)  # the progress bar, not each case's steps; warnings are in its manifest
     try:
         for case, key in work:

@@ -30,6 +30,9 @@ def load_json(path: Path) -> Any:
         return None
 
 
+NOT_ORGANS = ("provenance", "body_regions", "body_parts")
+
+
 def case_rows(case_id: str, folder: Path, height_cm: float | None = None, weight_kg: float | None = None) -> list[dict]:
     """Long rows of one finished case folder (height and weight: from the cohort manifest)."""
     manifest = load_json(folder / "manifest.json") or {}
@@ -61,7 +64,7 @@ def _rows(folder: Path, manifest: dict) -> Iterator[tuple]:
     models = manifest.get("models") or {}
     structures = load_json(folder / "structure-measurements.json") or {}
     for model, by_structure in structures.items():
-        if model == "provenance":
+        if model in NOT_ORGANS:  # the body-composition maps are in the tissue and level groups
             continue
         origin = (models.get(model) or {}).get("origin", "unknown")
         for structure, values in by_structure.items():

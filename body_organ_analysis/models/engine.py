@@ -31,9 +31,9 @@ def predict_model(
 
     import torch
 
-    device = resolve_device(settings.device)
-    set_cache_size(settings.model_cache_size)
-    root = weights_root(settings)
+    device = resolve_device(settings.runtime.device)
+    set_cache_size(settings.runtime.model_cache_size)
+    root = weights_root(settings.runtime)
     fast = settings.fast_total and spec.has_fast_variant
     networks = networks_for(spec, fast=fast, fast_bca=settings.fast_bca)
     start = time.perf_counter()

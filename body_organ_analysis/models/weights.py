@@ -43,19 +43,19 @@ from body_organ_analysis.models.weights_manifest import (
     record_network,
     sha256_of,
 )
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import RuntimeConfig
 
 CHUNK_BYTES = 1 << 20
 WEIGHTS_LIMITS = Limits(max_members=10_000, max_total_bytes=64 << 30, max_depth=8)
 
 
-def weights_root(settings: Settings) -> Path:
-    if settings.weights_dir is not None:
-        return Path(settings.weights_dir)
-    if settings.totalseg_weights_path is not None:
-        return Path(settings.totalseg_weights_path)
-    if settings.totalseg_home_dir is not None:
-        home = Path(settings.totalseg_home_dir)
+def weights_root(runtime: RuntimeConfig) -> Path:
+    if runtime.weights_dir is not None:
+        return Path(runtime.weights_dir)
+    if runtime.totalseg_weights_path is not None:
+        return Path(runtime.totalseg_weights_path)
+    if runtime.totalseg_home_dir is not None:
+        home = Path(runtime.totalseg_home_dir)
     else:
         user_home = Path("/tmp") if str(Path.home()) == "/" else Path.home()
         home = user_home / ".totalsegmentator"
@@ -68,35 +68,38 @@ class NeededWeights:
     network: Network
 
 
-def needed_networks(specs: Iterable[ModelSpec], settings: Settings) -> list[NeededWeights]:
+def needed_networks(specs: Iterable[ModelSpec], fast_total: bool = False, fast_bca: bool = False) -> list[NeededWeights]:
     needed: dict[str, NeededWeights] = {}
     for spec in specs:
-        fast = settings.fast_total and spec.has_fast_variant
-        for network in networks_for(spec, fast=fast, fast_bca=settings.fast_bca):
+        fast = fast_total and spec.has_fast_variant
+        for network in networks_for(spec, fast=fast, fast_bca=fast_bca):
             needed.setdefault(network.folder, NeededWeights(spec.name, network))
     return list(needed.values())
 
 
-def ensure_weights(specs: Iterable[ModelSpec], settings: Settings) -> None:
+def ensure_weights(specs: Iterable[ModelSpec], runtime: RuntimeConfig, fast_total: bool = False,
+                   fast_bca: bool = False) -> None:
     """Make sure every network ``specs`` run is present; download (or stop) before any work."""
-    root = weights_root(settings)
-    missing = [n for n in needed_networks(specs, settings) if not n.network.is_present(root)]
+    root = weights_root(runtime)
+    missing = [n for n in needed_networks(specs, fast_total, fast_bca) if not n.network.is_present(root)]
     if not missing:
         return
-    if settings.offline:
-        raise WeightsError(missing_message(missing, root, settings, "offline mode is on (--offline / BOA_OFFLINE)"))
+    variants = {"fast_total": fast_total, "fast_bca": fast_bca}
+    if runtime.offline:
+        raise WeightsError(missing_message(missing, root, runtime, "offline mode is on (--offline / BOA_OFFLINE)", **variants))
     for item in missing:
         try:
-            download_network(item.network, root, settings.weights_url)
+            download_network(item.network, root, runtime.weights_url)
         except WeightsError as error:
-            raise WeightsError(f"{error}\n\n{missing_message(missing, root, settings, 'the download failed')}") from None
+            raise WeightsError(f"{error}\n\n{missing_message(missing, root, runtime, 'the download failed', **variants)}") from None
 
 
-def missing_message(missing: list[NeededWeights], root: Path, settings: Settings, why: str) -> str:
+def missing_message(missing: list[NeededWeights], root: Path, runtime: RuntimeConfig, why: str,
+                    fast_total: bool = False, fast_bca: bool = False) -> str:
     """What is missing, each URL unbroken on its own line, the sizes, and the commands that fix it."""
     lines = [f"Model weights are missing in {root} and cannot be fetched: {why}."]
     for item in missing:
-        url = item.network.archive_url(settings.weights_url)
+        url = item.network.archive_url(runtime.weights_url)
         size = human_size(item.network.archive_bytes) if item.network.archive_bytes else "size not published"
         lines.append(f"  {item.model}: {item.network.folder} ({size}), from")
         lines.append(f"    {_public_url(url)}" if url else "    TotalSegmentator's licence server (a licensed model: install it with TotalSegmentator)")
@@ -108,28 +111,30 @@ def missing_message(missing: list[NeededWeights], root: Path, settings: Settings
             f"Download size: {human_size(sum(known))} for the networks with a published size, plus"
             f" {len(missing) - len(known)} whose size the progress bar shows when the download starts."
         )
-    command = weights_command(settings, root, "download", *sorted({item.model for item in missing}))
+    command = weights_command(runtime, root, "download", *sorted({item.model for item in missing}),
+                              fast_total=fast_total, fast_bca=fast_bca)
     lines.append("Fix: with internet access (and BOA_OFFLINE unset) run")
     lines.append(f"    {command}")
     lines.append(
         "Without internet here: run the same download on a machine that has it, then"
-        f" '{weights_command(settings, None, 'pack', 'weights.zip')}' there, copy weights.zip here and run"
+        f" '{weights_command(runtime, None, 'pack', 'weights.zip')}' there, copy weights.zip here and run"
     )
-    lines.append(f"    {weights_command(settings, root, 'unpack', 'weights.zip')}")
+    lines.append(f"    {weights_command(runtime, root, 'unpack', 'weights.zip')}")
     return "\n".join(lines)
 
 
-def weights_command(settings: Settings, root: Path | None, action: str, *arguments: str) -> str:
+def weights_command(runtime: RuntimeConfig, root: Path | None, action: str, *arguments: str,
+                    fast_total: bool = False, fast_bca: bool = False) -> str:
     """``body_organ_analysis weights ...`` with the options in the order its parser accepts them."""
     words = ["body_organ_analysis", "weights"]
     if root is not None:
         words += ["--weights-dir", str(root)]
-    if settings.weights_url and action == "download" and _public_url(settings.weights_url) == settings.weights_url:
-        words += ["--weights-url", settings.weights_url]
+    if runtime.weights_url and action == "download" and _public_url(runtime.weights_url) == runtime.weights_url:
+        words += ["--weights-url", runtime.weights_url]
     words += [action, *arguments]
     if action == "download":
-        words += ["--fast-total"] if settings.fast_total else []
-        words += ["--fast-bca"] if settings.fast_bca else []
+        words += ["--fast-total"] if fast_total else []
+        words += ["--fast-bca"] if fast_bca else []
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -281,15 +286,16 @@ def inventory(root: Path) -> list[InventoryRow]:
     return rows
 
 
-def networks_of(names: Iterable[str], settings: Settings, all_variants: bool = False) -> list[NeededWeights]:
-    """The networks of models ``names`` ('all': every model) with these settings."""
+def networks_of(names: Iterable[str], runtime: RuntimeConfig, all_variants: bool = False, fast_total: bool = False,
+                fast_bca: bool = False) -> list[NeededWeights]:
+    """The networks of models ``names`` ('all': every model): the chosen variants, or all of them."""
     from body_organ_analysis.models.networks import all_networks_for
     from body_organ_analysis.models.registry import MODELS, resolve_models
 
     wanted = ["all"] if "all" in names else list(names)
-    specs = resolve_models(wanted, settings.license_number, settings.bca_engine)
+    specs = resolve_models(wanted, runtime.license_number, "nnunet")  # bca: the networks to download
     if not all_variants:
-        return needed_networks(specs, settings)
+        return needed_networks(specs, fast_total, fast_bca)
     found: dict[str, NeededWeights] = {}
     for spec in specs:
         for network in all_networks_for(MODELS[spec.name]):

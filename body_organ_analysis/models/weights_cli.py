@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from body_organ_analysis.errors import BoaError, UsageError, WeightsError
+from body_organ_analysis.settings import ENV_VARIABLES, RuntimeConfig, build_runtime, parse_bool
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,26 +48,24 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     return run_guarded(lambda: _run(args, environ), verbose=False)
 
 
-def _settings(args: argparse.Namespace, environ: Mapping[str, str]):
-    from body_organ_analysis.settings import build_settings
+def _runtime(args: argparse.Namespace, environ: Mapping[str, str]) -> RuntimeConfig:
+    return build_runtime({"weights_dir": args.weights_dir, "weights_url": args.weights_url, "offline": args.offline}, environ)
 
-    flags = {
-        "input_image": Path("."),
-        "output_dir": Path("."),
-        "weights_dir": args.weights_dir,
-        "weights_url": args.weights_url,
-        "offline": args.offline,
-        "fast_total": getattr(args, "fast_total", None),
-        "fast_bca": getattr(args, "fast_bca", None),
-    }
-    return build_settings(flags, environ)
+
+def _switch(args: argparse.Namespace, name: str, environ: Mapping[str, str]) -> bool:
+    """A download flag, else its environment variable (FAST_TOTAL, FAST_BCA)."""
+    given = getattr(args, name, None)
+    if given is not None:
+        return bool(given)
+    variable = ENV_VARIABLES[name]
+    return parse_bool(variable, environ[variable]) if variable in environ else False
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from body_organ_analysis.models import weights
 
-    settings = _settings(args, environ)
-    root = weights.weights_root(settings)
+    runtime = _runtime(args, environ)
+    root = weights.weights_root(runtime)
     if args.command == "list":
         print(f"weights folder: {root}")
         for row in weights.inventory(root):
@@ -75,14 +74,16 @@ def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             print(f"{row.model:28s} {state:9s}{size}  {row.network.folder}")
         return 0
     if args.command == "download":
-        if settings.offline:
+        if runtime.offline:
             raise WeightsError("Offline mode is on (--offline / BOA_OFFLINE): nothing is downloaded.")
-        for item in weights.networks_of(args.models, settings, all_variants=args.all_variants):
+        for item in weights.networks_of(args.models, runtime, all_variants=args.all_variants,
+                                        fast_total=_switch(args, "fast_total", environ),
+                                        fast_bca=_switch(args, "fast_bca", environ)):
             if item.network.is_present(root):
                 weights.verify_network(item.network, root)
                 print(f"{item.network.folder}: present, checksums verified")
                 continue
-            path = weights.download_network(item.network, root, settings.weights_url)
+            path = weights.download_network(item.network, root, runtime.weights_url)
             print(f"{item.network.folder}: downloaded to {path}")
         return 0
     if args.command == "pack":

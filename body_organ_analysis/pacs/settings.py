@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 from body_organ_analysis.errors import UsageError
-from body_organ_analysis.settings import Settings, build_settings, parse_bool
+from body_organ_analysis.settings import RuntimeConfig, Settings, build_runtime, build_settings, parse_bool
 
 log = logging.getLogger("body_organ_analysis.pacs")
 
@@ -128,17 +128,18 @@ class WorkerSettings:
     trigger_sweep_s: float = 300
     min_slices: int = 10
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig, repr=False)  # device, weights, licence: the CLI's variables
 
     @property
     def verbose(self) -> bool:
         """VERBOSE, as the command line reads it."""
-        return self.analysis_settings(self.work_dir / "input", self.work_dir / "output").verbose
+        return self.runtime.verbose
 
     def analysis_settings(self, input_image: Path, output_dir: Path) -> Settings:
-        """The analysis settings for one job: PACS_MODEL plus the CLI's variables."""
+        """The analysis request of one job: PACS_MODEL plus the CLI's variables, under this worker's runtime."""
         return build_settings(
             {"input_image": input_image, "output_dir": output_dir, "models": self.models},
-            self.environ,
+            self.environ, self.runtime,
         )
 
 
@@ -201,6 +202,7 @@ def build_worker_settings(environ: Mapping[str, str]) -> WorkerSettings:
         trigger_sweep_s=float(_float(v, "TRIGGER_SWEEP_S")),
         min_slices=_int(v, "MIN_SLICES"),
         environ=dict(environ),
+        runtime=build_runtime({}, environ),
     )
     if settings.smb_host and not settings.smb_share:
         raise UsageError("SMB_HOST is set but SMB_SHARE is not; name the share to write to.")

@@ -14,7 +14,7 @@ from body_organ_analysis.cli import main
 from body_organ_analysis.cohort.cases import Case, discover, read_manifest
 from body_organ_analysis.cohort.gallery import coronal_rgb
 from body_organ_analysis.cohort.runner import plan_cases
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import RuntimeConfig, Settings
 
 
 def test_discovery_names_cases_without_patient_identifiers(ts_example: Path, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_run_key_follows_content_and_options(ts_example: Path, tmp_path: Path) -
     case = Case("c", ct)
     template = Settings(input_image=ct, output_dir=tmp_path, bca_engine="threshold")
     key = plan_cases([case], template, tmp_path / "out", False).to_run[0][1]
-    assert plan_cases([case], template.replace(verbose=True), tmp_path / "out", False).to_run[0][1] == key
+    assert plan_cases([case], template.replace(runtime=RuntimeConfig(verbose=True)), tmp_path / "out", False).to_run[0][1] == key
     assert plan_cases([case], template.replace(fast_total=True), tmp_path / "out", False).to_run[0][1] != key
     ct.write_bytes(ct.read_bytes() + b"\0")
     assert plan_cases([case], template, tmp_path / "out", False).to_run[0][1] != key
@@ -93,16 +93,18 @@ def test_bad_usage_is_a_clear_message(tmp_path: Path, capsys) -> None:
 
 def test_pacs_celery_app_carries_the_cohort_task(tmp_path: Path) -> None:
     from body_organ_analysis.cohort.celery_task import TASK_NAME, settings_from_json, settings_to_json
-    from body_organ_analysis.pacs.celery_app import create_app
+    from body_organ_analysis.pacs.worker import create_worker_app
     from body_organ_analysis.pacs.settings import build_worker_settings
 
     env = {"ORTHANC_USERNAME": "u", "ORTHANC_PASSWORD": "p", "RABBITMQ_USER": "u", "RABBITMQ_PASSWORD": "p",
            "STATS_SQLITE_PATH": str(tmp_path / "s.sqlite")}
-    app = create_app(build_worker_settings(env))
+    app = create_worker_app(build_worker_settings(env))
     app.loader.import_default_modules()  # what a worker does at start
     assert TASK_NAME in app.tasks and "boa.analyze_series" in app.tasks
-    template = Settings(input_image=tmp_path, output_dir=tmp_path, license_number="A" * 18, bca_engine="threshold",
+    template = Settings(input_image=tmp_path, output_dir=tmp_path, runtime=RuntimeConfig(license_number="A" * 18), bca_engine="threshold",
                         segmentations={"total": tmp_path / "seg.nii.gz"}, bca_hu_windows={"fat": (-200, -40)})
     message = settings_to_json(template)
     assert "license_number" not in message and "A" * 18 not in str(message)
-    assert settings_from_json(message, "B" * 18) == template.replace(license_number="B" * 18)
+    assert "runtime" not in message
+    worker_runtime = RuntimeConfig(license_number="B" * 18, device="cpu")
+    assert settings_from_json(message, worker_runtime) == template.replace(runtime=worker_runtime)

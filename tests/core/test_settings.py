@@ -16,27 +16,27 @@ def settings_for(argv, environ=None):
 def test_defaults():
     settings = settings_for([])
     assert settings.models == ("total",)
-    assert settings.device == "auto"
-    assert settings.fast_total is False and settings.offline is False
+    assert settings.runtime.device == "auto"
+    assert settings.fast_total is False and settings.runtime.offline is False
     assert settings.input_image == Path("ct.nii.gz")
 
 
 @pytest.mark.parametrize("word,expected", [("1", True), ("TRUE", True), ("true", True), ("0", False), ("False", False)])
 def test_boolean_environment_variables(word, expected):
     settings = settings_for([], {"FAST_TOTAL": word, "VERBOSE": word, "BOA_OFFLINE": word})
-    assert (settings.fast_total, settings.verbose, settings.offline) == (expected,) * 3
+    assert (settings.fast_total, settings.runtime.verbose, settings.runtime.offline) == (expected,) * 3
 
 
 def test_flag_wins_over_environment():
     settings = settings_for(["-d", "cpu", "--fast-total"], {"DEVICE": "cuda:1", "FAST_TOTAL": "0"})
-    assert settings.device == "cpu"
+    assert settings.runtime.device == "cpu"
     assert settings.fast_total is True
 
 
 def test_environment_used_when_flag_absent():
     settings = settings_for([], {"DEVICE": "gpu:1", "LICENSE_NUMBER": "aca_1234567890ABCD", "THEME": "dark"})
-    assert settings.device == "gpu:1"
-    assert settings.license_number == "aca_1234567890ABCD"
+    assert settings.runtime.device == "gpu:1"
+    assert settings.runtime.license_number == "aca_1234567890ABCD"
     assert settings.theme == "dark"
 
 
@@ -71,14 +71,26 @@ def test_weights_location_variables_recorded():
         {"input_image": Path("a"), "output_dir": Path("b")},
         {"TOTALSEG_WEIGHTS_PATH": "/w", "TOTALSEG_HOME_DIR": "/h", "BOA_WEIGHTS_DIR": "/b"},
     )
-    assert settings.totalseg_weights_path == Path("/w")
-    assert settings.totalseg_home_dir == Path("/h")
-    assert settings.weights_dir == Path("/b")
+    assert settings.runtime.totalseg_weights_path == Path("/w")
+    assert settings.runtime.totalseg_home_dir == Path("/h")
+    assert settings.runtime.weights_dir == Path("/b")
+
+
+def test_runtime_is_built_alone_and_kept_out_of_repr():
+    """The weights command and the PACS worker need no analysis request; the licence is never printed."""
+    from body_organ_analysis.settings import build_runtime
+
+    runtime = build_runtime({"offline": None}, {"BOA_OFFLINE": "1", "LICENSE_NUMBER": "aca_1234567890ABCD", "FAST_TOTAL": "1"})
+    assert runtime.offline is True and runtime.license_number == "aca_1234567890ABCD"
+    assert "aca_1234567890ABCD" not in repr(runtime) and "aca_1234567890ABCD" not in repr(settings_for([], {"LICENSE_NUMBER": "aca_1234567890ABCD"}))
+    with pytest.raises(TypeError):
+        build_runtime({"fast_total": True}, {})  # a request option is not part of the runtime
 
 
 def test_manifest_view_hides_licence():
     settings = settings_for(["-l", "aca_1234567890ABCD"])
-    assert settings.for_manifest()["license_number"] == "set"
+    assert settings.for_manifest()["runtime"]["license_number"] == "set"
+    assert "aca_1234567890ABCD" not in str(settings.for_manifest())
 
 
 def test_height_and_weight_from_flags_and_environment():

@@ -17,7 +17,7 @@ from body_organ_analysis.imaging import load_ct
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.engine import predict_model
 from body_organ_analysis.models.registry import get_model
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import RuntimeConfig, Settings
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,8 @@ def ts_env(parity_weights, ts_home, monkeypatch) -> Path:
 
 def ours(ct_path: Path, model: str, weights: Path, fast: bool = False, labelmaps=None) -> np.ndarray:
     settings = Settings(
-        input_image=ct_path, output_dir=ct_path.parent / "out", device="cpu", fast_total=fast, weights_dir=weights
+        input_image=ct_path, output_dir=ct_path.parent / "out", fast_total=fast,
+        runtime=RuntimeConfig(device="cpu", weights_dir=weights),
     )
     label_map, _ = predict_model(get_model(model), load_ct(ct_path), settings, labelmaps or {})
     return np.asarray(label_map.data)

@@ -16,12 +16,12 @@ from body_organ_analysis.models import weights
 from body_organ_analysis.models.networks import Network, STAND_IN_MARKER, bca_network
 from body_organ_analysis.models.registry import get_model
 from body_organ_analysis.models.weights_manifest import LOCK_DIR, MANIFEST_NAME
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import RuntimeConfig
 from helpers.standins import make_standin_network
 
 
-def settings(**kwargs) -> Settings:
-    return Settings(input_image=Path("ct.nii.gz"), output_dir=Path("out"), **kwargs)
+def runtime(**kwargs) -> RuntimeConfig:
+    return RuntimeConfig(**kwargs)
 
 
 @pytest.fixture()
@@ -62,9 +62,9 @@ def installed(root: Path) -> list[str]:
 
 
 def test_weights_root_follows_totalsegmentator(tmp_path):
-    assert weights.weights_root(settings(totalseg_weights_path=tmp_path)) == tmp_path
-    assert weights.weights_root(settings(totalseg_home_dir=tmp_path)) == tmp_path / "nnunet" / "results"
-    assert weights.weights_root(settings(weights_dir=tmp_path / "w", totalseg_weights_path=tmp_path)) == tmp_path / "w"
+    assert weights.weights_root(runtime(totalseg_weights_path=tmp_path)) == tmp_path
+    assert weights.weights_root(runtime(totalseg_home_dir=tmp_path)) == tmp_path / "nnunet" / "results"
+    assert weights.weights_root(runtime(weights_dir=tmp_path / "w", totalseg_weights_path=tmp_path)) == tmp_path / "w"
 
 
 def test_download_from_local_server_is_checked_and_unpacked(server, tmp_path):
@@ -115,13 +115,13 @@ def test_offline_missing_weights_names_model_source_and_command(tmp_path):
     from body_organ_analysis.console import fill
     from body_organ_analysis.models.weights_cli import build_parser
 
-    s = settings(weights_dir=tmp_path, offline=True, fast_bca=True)
+    s = runtime(weights_dir=tmp_path, offline=True)
     with pytest.raises(WeightsError) as caught:
-        weights.ensure_weights([get_model("body_regions"), get_model("total")], s)
+        weights.ensure_weights([get_model("body_regions"), get_model("total")], s, fast_bca=True)
     assert caught.value.exit_code == ExitCode.WEIGHTS_MISSING
     printed = fill(f"error: {caught.value}").splitlines()  # as the command line prints it
     expected_urls = {
-        n.network.archive_url(None) for n in weights.needed_networks([get_model("body_regions"), get_model("total")], s)
+        n.network.archive_url(None) for n in weights.needed_networks([get_model("body_regions"), get_model("total")], fast_bca=True)
     }
     assert len(expected_urls) == 6 and all(len(url) > 100 for url in expected_urls)  # longer than a wrapped line
     assert expected_urls == {line.strip() for line in printed if line.strip().startswith("https://")}
@@ -139,7 +139,7 @@ def test_offline_missing_weights_names_model_source_and_command(tmp_path):
 
 def test_network_failure_is_a_weights_error(tmp_path):
     # a port nothing listens on: connection refused, no traceback for the user
-    s = settings(weights_dir=tmp_path, weights_url="http://127.0.0.1:9")
+    s = runtime(weights_dir=tmp_path, weights_url="http://127.0.0.1:9")
     with pytest.raises(WeightsError, match="download failed"):
         weights.ensure_weights([get_model("body_parts")], s)
 
@@ -149,7 +149,7 @@ def test_ensure_weights_downloads_what_is_missing(server, tmp_path):
     network = bca_network("body_parts")
     zip_of_network(network, served / f"{network.folder}.zip", tmp_path / "src")
     root = tmp_path / "weights"
-    weights.ensure_weights([get_model("body_parts")], settings(weights_dir=root, weights_url=url))
+    weights.ensure_weights([get_model("body_parts")], runtime(weights_dir=root, weights_url=url))
     assert network.is_present(root) and network.is_stand_in(root)
 
 

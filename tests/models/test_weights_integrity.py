@@ -329,8 +329,8 @@ def test_cache_size_setting(tmp_path):
     from body_organ_analysis.settings import build_settings
 
     flags = {"input_image": Path("ct.nii.gz"), "output_dir": Path("out")}
-    assert build_settings(flags, {"BOA_MODEL_CACHE_SIZE": "3"}).model_cache_size == 3
-    assert build_settings(flags, {}).model_cache_size == predictors.DEFAULT_CACHE_SIZE
+    assert build_settings(flags, {"BOA_MODEL_CACHE_SIZE": "3"}).runtime.model_cache_size == 3
+    assert build_settings(flags, {}).runtime.model_cache_size == predictors.DEFAULT_CACHE_SIZE
     for bad in ("0", "many"):
         with pytest.raises(UsageError, match="BOA_MODEL_CACHE_SIZE"):
             build_settings(flags, {"BOA_MODEL_CACHE_SIZE": bad})
@@ -345,10 +345,9 @@ def test_mirror_credentials_are_never_recorded_or_printed(server, tmp_path, boa_
     assert "downloading Dataset901_test from http://127.0.0.1" in boa_log.text
     assert "s3cret" not in (root / MANIFEST_NAME).read_text() and "s3cret" not in boa_log.text
     from body_organ_analysis.models.registry import get_model
-    from body_organ_analysis.settings import Settings
+    from body_organ_analysis.settings import RuntimeConfig
 
-    offline = Settings(input_image=Path("ct.nii.gz"), output_dir=Path("out"), weights_dir=tmp_path / "empty",
-                       weights_url=secret_url, offline=True)  # fmt: skip
+    offline = RuntimeConfig(weights_dir=tmp_path / "empty", weights_url=secret_url, offline=True)
     with pytest.raises(WeightsError) as caught:
         weights.ensure_weights([get_model("body_parts")], offline)
     assert "s3cret" not in str(caught.value)

@@ -9,7 +9,7 @@ import pydicom
 import pytest
 
 from body_organ_analysis.pipeline import analyze
-from body_organ_analysis.settings import Settings
+from body_organ_analysis.settings import RuntimeConfig, Settings
 from tests.pacs_dicom.results import complete_result_folder
 
 pytest.importorskip("highdicom")
@@ -34,7 +34,7 @@ def result_dir(tmp_path_factory: pytest.TempPathFactory, ts_example: Path, serie
         input_image=series_dir,
         output_dir=output,
         models=("total",),
-        device="cpu",
+        runtime=RuntimeConfig(device="cpu"),
         segmentations={"total": ts_example / "seg_total_dicom_series.nii.gz"},
     )
     analyze(settings)
