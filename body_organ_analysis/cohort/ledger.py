@@ -20,7 +20,8 @@ from body_organ_analysis import __version__
 RECORD_NAME = "cohort-case.json"
 CASES_DIR = "cases"
 # settings that say where, not what: left out of the run key
-NOT_RESULT_AFFECTING = {"input_image", "output_dir", "segmentations", "series_uid", "verbose", "force_recompute"}
+NOT_RESULT_AFFECTING = {"input_image", "output_dir", "segmentations", "series_uid", "force_recompute"}
+RUNTIME_NOT_RESULT_AFFECTING = {"verbose", "model_cache_size", "offline"}
 
 
 def case_dir(output_dir: Path, case_id: str) -> Path:
@@ -28,7 +29,12 @@ def case_dir(output_dir: Path, case_id: str) -> Path:
 
 
 def options_of(settings_json: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sorted(settings_json.items()) if k not in NOT_RESULT_AFFECTING}
+    """The options that change a case's results: the request's, and of the runtime the weights,
+    device and licence (not logging, the model cache or the download policy)."""
+    options = {k: v for k, v in sorted(settings_json.items()) if k not in NOT_RESULT_AFFECTING | {"runtime"}}
+    runtime = settings_json.get("runtime") or {}
+    options["runtime"] = {k: v for k, v in sorted(runtime.items()) if k not in RUNTIME_NOT_RESULT_AFFECTING}
+    return options
 
 
 def run_key(input_hash: str, options: dict[str, Any], case_extra: dict[str, Any]) -> str:
