@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     subcommands: dict[str, Callable[[list[str]], int]] = {
         "weights": _weights_main,
         "demo": _demo_main,
+        "ui": lambda rest: __import__("body_organ_analysis.ui.cli", fromlist=["main"]).main(rest),
     }
     if argv and argv[0] in subcommands:
         return subcommands[argv[0]](argv[1:])
