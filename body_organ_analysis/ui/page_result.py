@@ -152,7 +152,7 @@ def show_numbers(output: Path, bca: dict | None) -> None:
         else:
             needle = st.text_input("filter structures", key="organ_filter")
             shown = organs[organs.index.str.contains(needle, case=False)] if needle else organs
-            st.dataframe(shown, key="organ_table", width="stretch")
+            st.dataframe(shown, key="organ_table", width="stretch", height=35 * (len(shown) + 1) + 3)  # every row
     with tabs[1]:
         table = tables.bca_table(bca) if bca else None
         if table is None:

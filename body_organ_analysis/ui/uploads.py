@@ -43,7 +43,7 @@ def save_ct(files: Sequence[Uploaded], work: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for number, upload in enumerate(files):
             (folder / f"{number:06d}.dcm").write_bytes(upload.getbuffer())
-        return folder if len(files) > 1 else folder / "000000.dcm"
+        return folder
     target = work / f"ct.{kind}"
     target.write_bytes(files[0].getbuffer())
     return target

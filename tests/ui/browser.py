@@ -79,3 +79,53 @@ def make_driver(download_dir: Path):
     driver = webdriver.Chrome(service=Service(paths[1]), options=options)
     driver.set_page_load_timeout(60)
     return driver
+
+
+def wait_for(condition, timeout: float = 60.0, interval: float = 0.25, what: str = "condition"):
+    """Poll ``condition()`` until it returns something truthy (ignoring Selenium's transient errors)."""
+    from selenium.common.exceptions import WebDriverException
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except WebDriverException:
+            pass
+        if time.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def page_text(driver) -> str:
+    return driver.find_element("tag name", "body").text
+
+
+def click_text(driver, selector: str, text: str) -> None:
+    """Click the first element matching ``selector`` whose visible text is (or has a line that is) ``text``."""
+
+    def attempt():
+        for element in driver.find_elements("css selector", selector):
+            if text in [line.strip() for line in element.text.split("\n")]:
+                element.click()
+                return True
+        return False
+
+    wait_for(attempt, 30, what=f"{selector} {text!r}")
+
+
+def choose_option(driver, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+
+    def open_box():
+        for box in driver.find_elements("css selector", "[data-testid=stSelectbox]"):
+            if box.text.split("\n")[0].strip() == label:
+                field = box.find_element("css selector", "input")
+                field.click()
+                field.send_keys(option)  # filters a long (virtualised) list down to the option
+                return True
+        return False
+
+    wait_for(open_box, 30, what=f"selectbox {label!r}")
+    click_text(driver, "[role=option]", option)
