@@ -152,20 +152,23 @@ def show_numbers(output: Path, bca: dict | None) -> None:
         else:
             needle = st.text_input("filter structures", key="organ_filter")
             shown = organs[organs.index.str.contains(needle, case=False)] if needle else organs
-            st.dataframe(shown, key="organ_table", width="stretch", height=35 * (len(shown) + 1) + 3)  # every row
+            with st.container(key="organ_table"):
+                st.dataframe(shown, width="stretch", height=35 * (len(shown) + 1) + 3)  # every row shown
     with tabs[1]:
         table = tables.bca_table(bca) if bca else None
         if table is None:
             st.info("No body composition in this run (add the 'bca' model).")
         else:
             region = st.selectbox("region", list(bca.get("aggregated", {})), key="bca_region")
-            st.dataframe(tables.bca_table(bca, region), width="stretch")
+            with st.container(key="bca_table"):
+                st.dataframe(tables.bca_table(bca, region), width="stretch")
     with tabs[2]:
         levels = tables.levels_table(bca) if bca else None
         if levels is None:
             st.info("No vertebral levels in this run (add the 'bca' model).")
         else:
-            st.dataframe(tables.highlight_l3(levels), width="stretch")
+            with st.container(key="levels_table"):
+                st.dataframe(tables.highlight_l3(levels), width="stretch")
     with tabs[3]:
         contrast = tables.contrast_summary(output)
         if contrast:

@@ -199,10 +199,10 @@ def _id(labels: nib.Nifti1Image, name: str) -> int:
     return {v: k for k, v in class_map["total"].items()}[name]
 
 
-def _grid_rows(driver) -> list[list[str]]:
-    """The organ dataframe's cells, from the grid's accessible table."""
+def _grid_rows(driver, key: str = "organ_table") -> list[list[str]]:
+    """The cells of the dataframe with Streamlit key ``key``, from the grid's accessible table."""
     script = """
-      const grid = document.querySelector('[data-testid=stDataFrame] table');
+      const grid = document.querySelector('.st-key-""" + key + """ [data-testid=stDataFrame] table');
       if (!grid) return null;
       return Array.from(grid.querySelectorAll('tbody tr')).map(r => Array.from(r.children).map(c => c.textContent));
     """
@@ -228,3 +228,60 @@ def _cli_message(path: Path, tmp_path: Path) -> str:
 def _normalise_names(message: str) -> str:
     """The message with file paths reduced to their last part (the UI and CLI store the file in different places)."""
     return re.sub(r"(/[^\s/]+)+/([^\s/]+)", r"\2", message).removeprefix("error: ")
+
+
+def test_demo_shows_body_composition_levels_banner_and_report(app, driver, artifacts):
+    url, results = app
+    start_page(driver, url)
+    click_text(driver, "label", "Demo phantom")
+    click_text(driver, "button", "Run analysis")
+    wait_for(lambda: driver.find_elements("css selector", "iframe[title*=boa_viewer]"), 240, what="the demo's viewer")
+    # the approximate-engine banner, as in the PDF
+    wait_for(lambda: "APPROXIMATE" in page_text(driver), 30, what="the provenance banner")
+    run_folder = sorted((results / "runs").iterdir())[-1]
+    document = json.loads((run_folder / "output" / "bca-measurements.json").read_text())
+    assert document["approximate"] is True
+    click_text(driver, "[role=tab]", "Vertebral levels")
+    levels = _grid_rows(driver, "levels_table")
+    assert [row[0] for row in levels if row[0]] == list(document["vertebral_levels"])
+    for row in levels:
+        assert float(row[3]) == pytest.approx(document["vertebral_levels"][row[0]]["muscle_area_cm2"], abs=0.05)
+    driver.execute_script("window.scrollTo(0, 900)")
+    save_shot(driver, artifacts, "09-demo-vertebral-levels")
+    click_text(driver, "[role=tab]", "Report")
+    pages = wait_for(lambda: driver.find_elements("css selector", "[data-testid=stImage] img"), 60, what="PDF pages")
+    assert len(pages) >= 2
+    save_shot(driver, artifacts, "10-demo-report")
+
+
+def test_pacs_jobs_page_lists_job_keys_only(tmp_path, artifacts):
+    pytest.importorskip("celery")
+    from body_organ_analysis.pacs.stats import StatsStore
+
+    stats = tmp_path / "stats.sqlite"
+    store = StatsStore(None, stats)
+    store.migrate()
+    for n, state in enumerate(["delivered", "failed", "delivered", "partially_delivered"]):
+        store.create_job(f"key{n:02d}abcdef", f"series-secret-{n}", 20, "SCANNER_AET")
+        store.mark_queued(f"key{n:02d}abcdef")
+        store.begin_attempt(f"key{n:02d}abcdef", 3)
+        store.finish(f"key{n:02d}abcdef", state, reason="SMB share unreachable" if state != "delivered" else None,
+                     timings_s={"load": 1.0 + n, "segment total": 10.0 + n})  # fmt: skip
+    results = tmp_path / "results"
+    results.mkdir()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with app_server(results, env={"STATS_SQLITE_PATH": str(stats)}) as url:
+        web = make_driver(downloads)
+        try:
+            web.get(url)
+            click_text(web, "label", "PACS jobs")
+            wait_for(lambda: "Jobs by state and day" in page_text(web), 60, what="the PACS page")
+            html = web.page_source
+            wait_for(lambda: "key03abcdef" in web.execute_script("return document.body.textContent"), 30,
+                     what="the job keys")  # fmt: skip
+            assert "series-secret" not in web.execute_script("return document.body.textContent")
+            assert "SCANNER_AET" not in html
+            save_shot(web, artifacts, "11-pacs-jobs")
+        finally:
+            web.quit()
