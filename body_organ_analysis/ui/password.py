@@ -12,18 +12,21 @@ N, R, P = 2**14, 8, 1  # about 16 MiB and a few tens of milliseconds per check
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
-    """``scrypt$N$r$p$<salt>$<key>`` (base64), for ``BOA_UI_PASSWORD_HASH``."""
+    """``scrypt:N:r:p:<salt>:<key>`` (base64), for ``BOA_UI_PASSWORD_HASH``.
+
+    No ``$`` in it, so shells and compose ``.env`` files take it as it is.
+    """
     if not password:
         raise ValueError("the password is empty")
     salt = secrets.token_bytes(16) if salt is None else salt
     key = hashlib.scrypt(password.encode(), salt=salt, n=N, r=R, p=P, dklen=32)
-    return "$".join([SCHEME, str(N), str(R), str(P), _b64(salt), _b64(key)])
+    return ":".join([SCHEME, str(N), str(R), str(P), _b64(salt), _b64(key)])
 
 
 def verify_password(password: str, stored: str) -> bool:
     """True when ``password`` matches ``stored``; False for a wrong password or a malformed hash."""
     try:
-        scheme, n, r, p, salt, key = stored.strip().split("$")
+        scheme, n, r, p, salt, key = stored.strip().split(":")
         if scheme != SCHEME:
             return False
         expected = base64.b64decode(key)
@@ -35,7 +38,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def is_valid_hash(stored: str) -> bool:
-    parts = stored.strip().split("$")
+    parts = stored.strip().split(":")
     return len(parts) == 6 and parts[0] == SCHEME and all(parts)
 
 
