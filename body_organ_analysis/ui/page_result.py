@@ -71,7 +71,8 @@ def show_viewer(run: Run, bca: dict | None) -> None:
         return
     controls, picture = st.columns([1, 3])
     with controls:
-        map_name = st.selectbox("Overlay", [*maps, "none"], key="overlay")
+        preferred = sorted(maps, key=lambda name: (name not in ("total", "tissues"), name != "total", name))
+        map_name = st.selectbox("Overlay", [*preferred, "none"], key="overlay")
         preset = st.radio("CT window", [*volumes.WINDOWS, "free"], horizontal=True, key="window")
         window = volumes.WINDOWS.get(preset) or st.slider("window (HU)", -1024.0, 3071.0, (-160.0, 240.0),
                                                            step=10.0, key="free_window")  # fmt: skip
