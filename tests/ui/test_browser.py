@@ -118,7 +118,7 @@ def test_upload_run_view_click_tables_zip(app, driver, artifacts):
         assert int(voxels) == measurements[name]["voxel_count"] == int(((np.asarray(labels.dataobj) == _id(labels, name))).sum()) \
             if name == "liver" else int(voxels) == measurements[name]["voxel_count"]  # fmt: skip
         assert float(hu_mean) == pytest.approx(measurements[name]["hu_mean"], rel=1e-6)
-    driver.execute_script("window.scrollTo(0, 900)")
+    _scroll_to_tabs(driver)
     save_shot(driver, artifacts, "03-organ-table")
 
     # one zip with every output file
@@ -130,6 +130,7 @@ def test_upload_run_view_click_tables_zip(app, driver, artifacts):
         names = set(opened.namelist())
         assert names == {p.name for p in (run_folder / "output").iterdir() if p.is_file()}
         assert json.loads(opened.read("total-measurements.json"))["total"]["liver"] == measurements["liver"]
+    _scroll_to_tabs(driver)
     save_shot(driver, artifacts, "04-downloads")
 
 
@@ -184,6 +185,11 @@ def test_password_gate_refuses_a_wrong_password(tmp_path, artifacts):
                 save_shot(web, artifacts, "08-password-accepted")
         finally:
             web.quit()
+
+
+def _scroll_to_tabs(driver) -> None:
+    driver.execute_script("document.querySelector('[role=tablist]').scrollIntoView({block: 'start'})")
+    time.sleep(0.5)
 
 
 def _deepest_voxel(mask: np.ndarray) -> tuple[int, int, int]:
@@ -246,11 +252,12 @@ def test_demo_shows_body_composition_levels_banner_and_report(app, driver, artif
     assert [row[0] for row in levels if row[0]] == list(document["vertebral_levels"])
     for row in levels:
         assert float(row[3]) == pytest.approx(document["vertebral_levels"][row[0]]["muscle_area_cm2"], abs=0.05)
-    driver.execute_script("window.scrollTo(0, 900)")
+    _scroll_to_tabs(driver)
     save_shot(driver, artifacts, "09-demo-vertebral-levels")
     click_text(driver, "[role=tab]", "Report")
     pages = wait_for(lambda: driver.find_elements("css selector", "[data-testid=stImage] img"), 60, what="PDF pages")
     assert len(pages) >= 2
+    _scroll_to_tabs(driver)
     save_shot(driver, artifacts, "10-demo-report")
 
 
