@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from body_organ_analysis.ui import files, tables, volumes
+from body_organ_analysis.ui import files, plots, tables, volumes
 from body_organ_analysis.ui.config import UiConfig
 from body_organ_analysis.ui.runs import Run, list_runs, open_run, read_json
 from body_organ_analysis.ui.viewer import SLICE_TYPES, viewer
@@ -163,6 +163,9 @@ def show_numbers(output: Path, bca: dict | None) -> None:
             region = st.selectbox("region", list(bca.get("aggregated", {})), key="bca_region")
             with st.container(key="bca_table"):
                 st.dataframe(tables.bca_table(bca, region), width="stretch")
+            slices = plots.slice_table(output)
+            if slices is not None:
+                st.pyplot(plots.composition_figure(slices, bca.get("vertebral_levels") or {}))
     with tabs[2]:
         levels = tables.levels_table(bca) if bca else None
         if levels is None:

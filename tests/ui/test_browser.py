@@ -247,6 +247,14 @@ def test_demo_shows_body_composition_levels_banner_and_report(app, driver, artif
     run_folder = sorted((results / "runs").iterdir())[-1]
     document = json.loads((run_folder / "output" / "bca-measurements.json").read_text())
     assert document["approximate"] is True
+    click_text(driver, "[role=tab]", "Body composition")
+    tissues = {row[0]: row for row in _grid_rows(driver, "bca_table")}
+    for tissue, values in document["aggregated"]["whole_scan"].items():
+        assert float(tissues[tissue][1]) == pytest.approx(values["volume_ml"], abs=0.0005)
+    wait_for(lambda: driver.find_elements("css selector", "[data-testid=stImage] img, [data-testid=stPyplot] img"), 60,
+             what="the per-slice plot")  # fmt: skip
+    _scroll_to_tabs(driver)
+    save_shot(driver, artifacts, "09a-demo-body-composition")
     click_text(driver, "[role=tab]", "Vertebral levels")
     levels = _grid_rows(driver, "levels_table")
     assert [row[0] for row in levels if row[0]] == list(document["vertebral_levels"])
