@@ -240,8 +240,12 @@ def test_demo_shows_body_composition_levels_banner_and_report(app, driver, artif
     url, results = app
     start_page(driver, url)
     click_text(driver, "label", "Demo phantom")
+    wait_for(lambda: "synthetic CT phantom" in page_text(driver), 30, what="the demo's description")
     click_text(driver, "button", "Run analysis")
-    wait_for(lambda: driver.find_elements("css selector", "iframe[title*=boa_viewer]"), 240, what="the demo's viewer")
+    try:
+        wait_for(lambda: driver.find_elements("css selector", "iframe[title*=boa_viewer]"), 240, what="the demo's viewer")
+    finally:
+        save_shot(driver, artifacts, "09-demo-after-run")
     # the approximate-engine banner, as in the PDF
     wait_for(lambda: "APPROXIMATE" in page_text(driver), 30, what="the provenance banner")
     run_folder = sorted((results / "runs").iterdir())[-1]
