@@ -11,6 +11,8 @@ from typing import Any
 
 from body_organ_analysis.ui.runs import REQUEST, STATUS, Run, write_json
 
+CANCEL_FLAG = "cancel-requested"
+
 
 def start(run: Run, flags: dict[str, Any]) -> int:
     """Write the request and start the worker; returns its process id."""
@@ -46,13 +48,16 @@ def current_status(run: Run) -> dict[str, Any]:
     status = run.status()
     if status.get("state") in ("queued", "running") and not is_alive(run):
         status = run.status()  # it may have finished between the two reads
-        if status.get("state") in ("queued", "running"):
+        if status.get("state") in ("queued", "running") and (run.folder / CANCEL_FLAG).exists():
+            status = {**status, "state": "cancelled", "message": "Cancelled; no output was written."}
+        elif status.get("state") in ("queued", "running"):
             status = {**status, "state": "failed", "message": "The analysis process ended unexpectedly."}
     return status
 
 
 def cancel(run: Run) -> None:
     """Ask the worker to stop (it discards its staging folder and reports 'cancelled')."""
+    (run.folder / CANCEL_FLAG).touch()
     process = _children.get(run.run_id)
     pid = process.pid if process is not None else run.status().get("pid")
     if pid:

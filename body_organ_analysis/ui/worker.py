@@ -65,6 +65,7 @@ def expected_stages(models: list[str]) -> int:
 
 
 def run(folder: Path) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # first: a cancel during the imports ends cleanly too
     from body_organ_analysis.errors import BoaError, ExitCode
     from body_organ_analysis.pipeline import analyze
     from body_organ_analysis.settings import build_settings
@@ -82,7 +83,6 @@ def run(folder: Path) -> int:
     progress = Progress(folder, expected_stages(list(flags["models"])))
     logger.handlers[:] = [file_handler, progress]
     logger.propagate = False
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = build_settings(flags, environ=dict(os.environ))
         result = analyze(settings)
