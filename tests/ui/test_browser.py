@@ -304,3 +304,19 @@ def test_pacs_jobs_page_lists_job_keys_only(tmp_path, artifacts):
             save_shot(web, artifacts, "11-pacs-jobs")
         finally:
             web.quit()
+
+
+def test_history_lists_the_runs_and_reopens_one(app, driver, artifacts):
+    url, results = app
+    runs = sorted(p.name for p in (results / "runs").iterdir())
+    assert runs, "the earlier tests of this module made runs"
+    driver.get(url)
+    click_text(driver, "label", "History")
+    wait_for(lambda: all(run in driver.execute_script("return document.body.textContent") for run in runs), 60,
+             what="every run in the history table")  # fmt: skip
+    save_shot(driver, artifacts, "12-history")
+    done = [r for r in runs if json.loads((results / "runs" / r / "status.json").read_text())["state"] == "done"]
+    choose_option(driver, "open a finished run", done[0])
+    click_text(driver, "button", "Open")
+    wait_for(lambda: driver.find_elements("css selector", "iframe[title*=boa_viewer]"), 60, what="the reopened run")
+    wait_for(lambda: done[0] in driver.page_source and "Result" in page_text(driver), 30, what="the reopened run's id")
