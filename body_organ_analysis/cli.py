@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo_main,
         "evaluate": _evaluate_main,
         "cohort": _cohort_main,
+        "ui": _ui_main,
     }
     if argv and argv[0] in subcommands:
         with sigterm_raises():
@@ -71,3 +72,8 @@ def _cohort_main(argv: list[str]) -> int:
 
     return cohort_main(argv, dict(os.environ))
 
+
+def _ui_main(argv: list[str]) -> int:
+    from body_organ_analysis.ui.cli import main as ui_main
+
+    return ui_main(argv)
