@@ -97,7 +97,7 @@ def read_new_password() -> str:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    from body_organ_analysis.cli import run_guarded
+    from body_organ_analysis.console import run_guarded
 
     environ = dict(os.environ if environ is None else environ)
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))

@@ -93,7 +93,7 @@ def prepare(config: UiConfig, source: str, files: list[Any], server_path: str, m
     run = new_run(config)
     flags: dict[str, Any] = {**options, "models": models, "offline": True, "force_recompute": True}
     if source == "Demo phantom":
-        from body_organ_analysis.bca.demo import write_phantom
+        from body_organ_analysis.demo.run import write_phantom
 
         _, ct_path, total_path = write_phantom(run.work / "demo-input")
         flags.update(input_image=ct_path, segmentations={"total": total_path})

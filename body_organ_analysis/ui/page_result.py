@@ -55,7 +55,7 @@ def show(config: UiConfig) -> None:
     output = run.output
     manifest = read_json(output / "manifest.json")
     bca = tables.bca_document(output)
-    for banner in tables.provenance_banners(manifest, bca):
+    for banner in tables.provenance_banners(output):
         st.warning(banner)
     for warning in (manifest or {}).get("warnings", []):
         st.caption(f"note: {warning}")

@@ -7,24 +7,25 @@ from typing import Any
 
 import pandas as pd
 
+from body_organ_analysis.report.provenance import PROVENANCE_KEY
 from body_organ_analysis.ui.runs import read_json
 
 ORGAN_COLUMNS = {
     "volume_ml": "volume (mL)", "voxel_count": "voxels", "hu_mean": "HU mean", "hu_std": "HU SD",
     "hu_min": "HU min", "hu_median": "HU median", "hu_max": "HU max", "cnr": "CNR", "truncated": "truncated",
 }  # fmt: skip
-TISSUE_COLUMNS = {"volume_ml": "volume (mL)", "mean_hu": "mean HU", "mean_ml_per_slice": "mean per slice (mL)",
+TISSUE_COLUMNS = {"volume_ml": "volume (mL)", "hu_mean": "HU mean", "ml_per_slice_mean": "mean per slice (mL)",
                   "slice_count": "slices"}  # fmt: skip
 LEVEL_COLUMNS = {
     "slice_index": "slice", "position_mm": "position (mm)", "muscle_area_cm2": "muscle (cm²)",
-    "muscle_mean_hu": "muscle HU", "sat_area_cm2": "SAT (cm²)", "vat_area_cm2": "VAT (cm²)",
+    "muscle_hu_mean": "muscle HU mean", "sat_area_cm2": "SAT (cm²)", "vat_area_cm2": "VAT (cm²)",
     "imat_area_cm2": "IMAT (cm²)", "smi_cm2_per_m2": "SMI (cm²/m²)", "truncated": "truncated",
 }  # fmt: skip
 
 
 def organ_table(output: Path, model: str = "total") -> pd.DataFrame | None:
-    """Present structures of ``model`` from ``total-measurements.json``."""
-    document = read_json(output / "total-measurements.json")
+    """Present structures of ``model`` from ``structure-measurements.json``."""
+    document = read_json(output / "structure-measurements.json")
     if not document or model not in document:
         return None
     rows = [{"structure": name, **{label: values.get(key) for key, label in ORGAN_COLUMNS.items()}}
@@ -60,16 +61,11 @@ def highlight_l3(table: pd.DataFrame) -> Any:
     ).format(precision=1, na_rep="–")
 
 
-def provenance_banners(manifest: dict[str, Any] | None, bca: dict[str, Any] | None) -> list[str]:
-    """The same warnings the PDF and the workbook carry, from the manifest and the BCA document."""
-    banners = []
-    if manifest and manifest.get("stand_in_models"):
-        banners.append("STAND-IN WEIGHTS: label maps came from test stand-in models, not trained weights. "
-                       "These results are not valid measurements.")  # fmt: skip
-    if bca and bca.get("approximate"):
-        banners.append("Body regions from the weights-free threshold engine: all body-composition values "
-                       "are APPROXIMATE.")  # fmt: skip
-    return banners
+def provenance_banners(output: Path) -> list[str]:
+    """The banner every PDF page and the workbook carry: the ``provenance`` block of the run's JSON."""
+    document = read_json(output / "structure-measurements.json") or {}
+    text = (document.get(PROVENANCE_KEY) or {}).get("text")
+    return [text] if text else []
 
 
 def contrast_summary(output: Path) -> str | None:

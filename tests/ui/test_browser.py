@@ -107,9 +107,9 @@ def test_upload_run_view_click_tables_zip(app, driver, artifacts):
     assert abs(np.array(index) - np.array(depth_point)).max() <= 1
     save_shot(driver, artifacts, "02-viewer-liver-click")
 
-    # the organ table in the page equals total-measurements.json of the run
+    # the organ table in the page equals structure-measurements.json of the run
     run_folder = next((results / "runs").iterdir())
-    measurements = json.loads((run_folder / "output" / "total-measurements.json").read_text())["total"]
+    measurements = json.loads((run_folder / "output" / "structure-measurements.json").read_text())["total"]
     rows = _grid_rows(driver)
     present = {name for name, values in measurements.items() if values["present"]}
     assert {row[0] for row in rows} == present
@@ -129,7 +129,7 @@ def test_upload_run_view_click_tables_zip(app, driver, artifacts):
     with zipfile.ZipFile(archive) as opened:
         names = set(opened.namelist())
         assert names == {p.name for p in (run_folder / "output").iterdir() if p.is_file()}
-        assert json.loads(opened.read("total-measurements.json"))["total"]["liver"] == measurements["liver"]
+        assert json.loads(opened.read("structure-measurements.json"))["total"]["liver"] == measurements["liver"]
     _scroll_to_tabs(driver)
     save_shot(driver, artifacts, "04-downloads")
 

@@ -145,7 +145,7 @@ def test_worker_runs_analyze_and_reports_progress(finished_run, ts_example):
 
 def test_organ_table_matches_the_json_and_the_masks(finished_run, ts_example):
     table = tables.organ_table(finished_run.output)
-    document = json.loads((finished_run.output / "total-measurements.json").read_text())["total"]
+    document = json.loads((finished_run.output / "structure-measurements.json").read_text())["total"]
     assert set(table.index) == {name for name, v in document.items() if v["present"]}
     seg = np.asarray(nib.load(str(ts_example / "seg_total.nii.gz")).dataobj)
     assert table.loc["liver", "voxels"] == int((seg == LIVER).sum())
@@ -168,10 +168,16 @@ def test_worker_reports_the_boa_error_of_a_bad_input(tmp_path):
     assert not (run.output / "manifest.json").exists()
 
 
-def test_provenance_banners_follow_the_manifest():
-    assert tables.provenance_banners({"stand_in_models": True}, None)[0].startswith("STAND-IN WEIGHTS")
-    assert "APPROXIMATE" in tables.provenance_banners({"stand_in_models": False}, {"approximate": True})[0]
-    assert tables.provenance_banners({"stand_in_models": False}, {"approximate": False}) == []
+def test_provenance_banners_are_the_pdfs(tmp_path):
+    """The UI shows exactly the text the PDF banner and the workbook note carry."""
+    from body_organ_analysis.report.provenance import run_provenance, with_provenance
+
+    for records, word in (({"total": {"origin": "stand-in"}}, "TEST RUN"), ({"body_regions": {"origin": "threshold"}}, "APPROXIMATE")):
+        provenance = run_provenance({}, records)
+        (tmp_path / "structure-measurements.json").write_text(json.dumps(with_provenance({}, provenance)))
+        assert tables.provenance_banners(tmp_path) == [provenance.text] and provenance.text.startswith(word)
+    (tmp_path / "structure-measurements.json").write_text(json.dumps(with_provenance({}, run_provenance({}, {"total": {"origin": "user-supplied"}}))))
+    assert tables.provenance_banners(tmp_path) == []
 
 
 def test_pacs_jobs_are_read_only_and_carry_job_keys_only(tmp_path):
