@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.measure.label_index import LabelIndex
 
 CORTEX_MARGIN_MM = 3.0
 BODY_FRACTION = 0.3
@@ -42,17 +43,27 @@ def _ball(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
     return sum((g / r) ** 2 for g, r in zip(grids, radii)) <= 1.0
 
 
+def roi_padding(affine: np.ndarray) -> list[int]:
+    """Voxels to add around a vertebra's box so that the erosion sees its whole border."""
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    return [max(1, int(round(CORTEX_MARGIN_MM / float(s)))) + 1 for s in spacing]
+
+
 def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Boolean ROI (same shape as ``mask``) inside the vertebral body; may be empty."""
-    spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    pad = [max(1, int(round(CORTEX_MARGIN_MM / s))) + 1 for s in spacing]
-    box = tuple(slice(max(b.start - p, 0), b.stop + p) for b, p in zip(box, pad))
-    local = mask[box]
-    eroded = ndimage.binary_erosion(local, structure=_ball(spacing, CORTEX_MARGIN_MM))
+    box = tuple(slice(max(b.start - p, 0), b.stop + p) for b, p in zip(box, roi_padding(affine)))
     roi = np.zeros(mask.shape, dtype=bool)
+    roi[box] = trabecular_roi_in_box(mask[box], affine)
+    return roi
+
+
+def trabecular_roi_in_box(local: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The ROI of one vertebra given its mask inside its box grown by :func:`roi_padding`."""
+    spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    eroded = ndimage.binary_erosion(local, structure=_ball(spacing, CORTEX_MARGIN_MM))
     if not eroded.any():
-        return roi
+        return eroded
     ap_axis, ap_sign = _axis_towards(affine, 1)  # anterior = +y in RAS
     ap_mm = ap_sign * spacing[ap_axis] * np.arange(local.shape[ap_axis], dtype=np.float64)
     ap_of_mask = ap_mm[np.any(local, axis=tuple(a for a in range(3) if a != ap_axis))]
@@ -63,7 +74,7 @@ def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     body = eroded & in_band.reshape(shape)
     pieces, count = ndimage.label(body)
     if count == 0:
-        return roi
+        return body
     sizes = np.bincount(pieces.reshape(-1))[1:]
     body = pieces == (int(np.argmax(sizes)) + 1)
     si_axis, _ = _axis_towards(affine, 2)
@@ -75,24 +86,29 @@ def trabecular_roi(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     keep_levels = (index >= np.floor(low)) & (index <= np.ceil(high))
     shape = [1, 1, 1]
     shape[si_axis] = -1
-    roi[box] = body & keep_levels.reshape(shape)
-    return roi
+    return body & keep_levels.reshape(shape)
 
 
-def bone_density(ct: np.ndarray, total: LabelMap | None) -> dict[str, Any]:
-    """{vertebra: {hu_mean, hu_std, roi_voxel_count, roi_volume_ml, reason}} for vertebrae present."""
+def bone_density(ct: np.ndarray, total: LabelMap | None, index: LabelIndex | None = None) -> dict[str, Any]:
+    """{vertebra: {hu_mean, hu_std, roi_voxel_count, roi_volume_ml, reason}} for vertebrae present.
+
+    ``index``: the :class:`LabelIndex` of ``total`` when the caller shares one; each
+    vertebra is then measured inside its own box only.
+    """
     if total is None:
         return {}
+    index = index if index is not None else LabelIndex(total.data)
     voxel_ml = float(np.prod(np.sqrt((total.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
-    present = set(np.unique(total.data).tolist())
+    padding = roi_padding(total.affine)
     result: dict[str, Any] = {}
     names = [n for _, n in sorted(total.labels.items()) if n.startswith("vertebrae_")]
     for name in sorted(names, key=lambda n: (n != REFERENCE_LEVEL, names.index(n))):
         label = total.ids_by_name[name]
-        if label not in present:
+        box = index.box(label, padding)
+        if box is None:
             continue
-        roi = trabecular_roi(total.data == label, total.affine)
-        values = ct[roi].astype(np.float64)
+        roi = trabecular_roi_in_box(index.mask(label, box), total.affine)
+        values = ct[box][roi].astype(np.float64)
         entry: dict[str, Any] = {"hu_mean": None, "hu_std": None, "roi_voxel_count": int(values.size),
                                  "roi_volume_ml": values.size * voxel_ml, "reason": None}  # fmt: skip
         if values.size == 0:

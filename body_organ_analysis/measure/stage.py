@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.measure.label_index import LabelIndex
 from body_organ_analysis.measure.structures import structure_statistics
 from body_organ_analysis.report.workbook import Sheet
 
@@ -35,19 +36,23 @@ def run(ctx: AnalysisContext) -> None:
     ct = ctx.ct
     if not ctx.labelmaps:
         return
+    # one pass per label map (counts, boxes, edges, HU histogram), shared by every measurement
+    indexes = {model: LabelIndex(label_map.data, ct.data) for model, label_map in ctx.labelmaps.items()}
     with ctx.step("structure statistics"):
         structures = {
-            model: structure_statistics(ct.data, label_map.data, label_map.labels, ct.voxel_volume_ml)
+            model: structure_statistics(
+                ct.data, label_map.data, label_map.labels, ct.voxel_volume_ml, indexes[model]
+            )
             for model, label_map in ctx.labelmaps.items()
         }
     with ctx.step("cnr"):
-        reference = reference_region(ct.data, ctx.labelmaps)
+        reference = reference_region(ct.data, ctx.labelmaps, indexes)
         add_cnr(structures, reference)
         cnr_block: dict[str, Any] = reference.as_dict()
         if reference.reason:
             ctx.warn(f"CNR not computed: {reference.reason}.")
         if ctx.settings.cnr_adjustment:
-            cnr_block["adjusted"], warnings = adjusted_cnr(ct.data, ctx.labelmaps, reference)
+            cnr_block["adjusted"], warnings = adjusted_cnr(ct.data, ctx.labelmaps, reference, indexes)
             for warning in warnings:
                 ctx.warn(warning)
     ctx.results["structures"] = structures
@@ -60,7 +65,8 @@ def run(ctx: AnalysisContext) -> None:
     ctx.output.write_json(CONTRAST_FILE, ctx.results["contrast"])
 
     with ctx.step("bone density"):
-        ctx.results["bone_density"] = bone_density(ct.data, ctx.labelmaps.get("total"))
+        ctx.results["bone_density"] = bone_density(ct.data, ctx.labelmaps.get("total"), indexes.get("total"))
+    del indexes  # their histograms and boxes are not needed after the measurements
     ctx.output.write_json(BONE_DENSITY_FILE, ctx.results["bone_density"])
 
     bone, contrast = ctx.results["bone_density"], ctx.results["contrast"]
