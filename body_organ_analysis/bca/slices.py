@@ -14,6 +14,7 @@ import numpy as np
 
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
 from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.measure.label_index import label_counts
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
 EXTREMITIES = ("right_leg", "left_leg", "right_arm", "left_arm")
@@ -106,7 +107,7 @@ def slice_tables(
     counts = counts.reshape(codes, nz).T
     sums = sums.reshape(codes, nz).T
     region_present = extents(regions.data, axis, 12, nz)
-    region_voxels = np.bincount(regions.data.ravel(order="K"), minlength=12)[:12]
+    region_voxels = label_counts(regions.data, minlength=12)[:12]
     total_present = None
     if total is not None:
         total_present = extents(total.data, axis, max(total.labels) + 1, nz)

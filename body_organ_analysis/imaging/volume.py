@@ -56,5 +56,6 @@ class CTVolume:
         digest.update(str(self.data.dtype).encode())
         digest.update(np.asarray(self.data.shape, dtype=np.int64).tobytes())
         digest.update(np.round(np.asarray(self.affine, dtype=np.float64), 5).tobytes())
-        digest.update(np.ascontiguousarray(self.data).tobytes())
+        for plane in self.data:  # C-order bytes, one plane at a time: no copy of the volume
+            digest.update(np.ascontiguousarray(plane).tobytes())
         return digest.hexdigest()

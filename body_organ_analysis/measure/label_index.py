@@ -26,6 +26,17 @@ CHUNK_VOXELS = 1 << 23  # 8 Mi voxels per chunk: bounds every temporary to tens 
 MAX_HISTOGRAM_BINS = 1 << 24  # labels x HU range (128 MiB of counts); beyond this, no histogram
 
 
+def label_counts(labels_data: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """``np.bincount`` of a label map without its full-volume cast to intp (chunk by chunk)."""
+    order = "F" if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous else "C"
+    flat = labels_data.ravel(order=order)
+    size = max(minlength, int(flat.max()) + 1 if flat.size else 1)
+    counts = np.zeros(size, dtype=np.int64)
+    for start in range(0, flat.size, CHUNK_VOXELS):
+        counts += np.bincount(flat[start : start + CHUNK_VOXELS], minlength=size)
+    return counts
+
+
 class LabelIndex:
     """Counts, boxes, edge labels and the (label, HU) histogram of one label map.
 
@@ -50,12 +61,7 @@ class LabelIndex:
     @cached_property
     def counts(self) -> np.ndarray:
         """Voxels per label id (index = id; index 0 is background)."""
-        flat = self.flat_labels
-        size = int(flat.max()) + 1 if flat.size else 1
-        counts = np.zeros(size, dtype=np.int64)
-        for start in range(0, flat.size, CHUNK_VOXELS):  # bincount casts to intp: chunk it
-            counts += np.bincount(flat[start : start + CHUNK_VOXELS], minlength=size)
-        return counts
+        return label_counts(self.data)
 
     @cached_property
     def boxes(self) -> list[Box | None]:
