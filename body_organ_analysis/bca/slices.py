@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
-from body_organ_analysis.labelmap import LabelMap
-from body_organ_analysis.measure.label_index import label_counts
+from body_organ_analysis.labelmap import LabelMap, label_counts
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
 EXTREMITIES = ("right_leg", "left_leg", "right_arm", "left_arm")

@@ -21,20 +21,11 @@ from typing import Iterable
 import numpy as np
 from scipy import ndimage
 
+from body_organ_analysis.labelmap import label_counts
+
 Box = tuple[slice, ...]
 CHUNK_VOXELS = 1 << 23  # 8 Mi voxels per chunk: bounds every temporary to tens of MB
 MAX_HISTOGRAM_BINS = 1 << 24  # labels x HU range (128 MiB of counts); beyond this, no histogram
-
-
-def label_counts(labels_data: np.ndarray, minlength: int = 0) -> np.ndarray:
-    """``np.bincount`` of a label map without its full-volume cast to intp (chunk by chunk)."""
-    order = "F" if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous else "C"
-    flat = labels_data.ravel(order=order)
-    size = max(minlength, int(flat.max()) + 1 if flat.size else 1)
-    counts = np.zeros(size, dtype=np.int64)
-    for start in range(0, flat.size, CHUNK_VOXELS):
-        counts += np.bincount(flat[start : start + CHUNK_VOXELS], minlength=size)
-    return counts
 
 
 class LabelIndex:

@@ -15,7 +15,7 @@ import numpy as np
 
 from body_organ_analysis.errors import SegmentationError
 from body_organ_analysis.imaging.volume import CTVolume
-from body_organ_analysis.labelmap import LabelMap, read_embedded_labels
+from body_organ_analysis.labelmap import LabelMap, present_labels, read_embedded_labels
 from body_organ_analysis.models.registry import ModelSpec
 
 AFFINE_TOLERANCE_MM = 1e-3
@@ -46,7 +46,7 @@ def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
             raise SegmentationError(f"{where}: the voxels are not whole numbers; a label map holds integer ids.")
         data = rounded
     labels = spec.labels()
-    present = np.unique(data)
+    present = present_labels(data)
     foreign = sorted(int(v) for v in present if v != 0 and int(v) not in labels)
     if foreign or (present < 0).any():
         raise SegmentationError(

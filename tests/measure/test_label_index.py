@@ -105,3 +105,16 @@ def test_cnr_regions_match_an_erosion_of_the_whole_volume(ct_and_total):
     assert rows["aorta"]["voxel_count"] == aorta.size > 0
     assert rows["aorta"]["hu_mean"] == pytest.approx(aorta.mean(), rel=1e-12)
     assert rows["aorta"]["cnr"] == pytest.approx((aorta.mean() - muscle.mean()) / muscle.std(), rel=1e-9)
+
+
+def test_counts_and_present_labels_equal_numpys(monkeypatch, ct_and_total):
+    from body_organ_analysis import labelmap
+
+    monkeypatch.setattr(labelmap, "COUNT_CHUNK_VOXELS", 1001)
+    seg = ct_and_total[1]
+    for data in (seg, np.ascontiguousarray(seg).astype(np.uint16) * 300, seg.astype(np.int16) - 3,
+                 seg.astype(np.float32), seg[::2, 1::3]):  # fmt: skip
+        present = labelmap.present_labels(data)
+        assert np.array_equal(present, np.unique(data)) and present.dtype == data.dtype
+        if data.dtype.kind == "u":
+            assert np.array_equal(labelmap.label_counts(data, minlength=5), np.bincount(data.ravel(), minlength=5))
