@@ -111,6 +111,7 @@ def timed_run(paths: dict[str, Path], out: Path) -> dict:
     stages = manifest["timings_s"]
     return {
         "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # less sensitive than wall time to other load
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
         "stages_s": stages,
         "outside_stages_s": round(wall - sum(stages.values()), 2),  # start, imports, exit
@@ -122,8 +123,11 @@ def best_of(runs: list[dict]) -> dict:
 
 
 def print_case(name: str, result: dict, before: dict | None) -> None:
-    print(f"\n== {name}: wall {result['wall_s']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
-          + (f"  (before: {before['wall_s']:.2f} s, {before['peak_rss_mb']:.0f} MB)" if before else ""))  # fmt: skip
+    def figures(r: dict) -> str:
+        cpu = f", CPU {r['cpu_s']:.2f} s" if "cpu_s" in r else ""
+        return f"wall {r['wall_s']:.2f} s{cpu}, peak RSS {r['peak_rss_mb']:.0f} MB"
+
+    print(f"\n== {name}: {figures(result)}" + (f"  (before: {figures(before)})" if before else ""))
     stages = dict(result["stages_s"], **{"(process start, imports, exit)": result["outside_stages_s"]})
     old = dict(before["stages_s"], **{"(process start, imports, exit)": before["outside_stages_s"]}) if before else {}
     names = list(dict.fromkeys([*old, *stages]))
@@ -141,11 +145,11 @@ def print_growth(results: dict[str, dict]) -> None:
     base = results.get("512x512x300")
     if not base:
         return
-    print("\ngrowth against 512x512x300 (voxels, wall time, peak RSS):")
+    print("\ngrowth against 512x512x300 (voxels, wall time, CPU time, peak RSS):")
     for name, result in results.items():
         voxels = eval_voxels(name) / eval_voxels("512x512x300")
         print(f"   {name:<14} {voxels:5.2f} x voxels  {result['wall_s'] / base['wall_s']:5.2f} x time"
-              f"  {result['peak_rss_mb'] / base['peak_rss_mb']:5.2f} x RSS")  # fmt: skip
+              f"  {result['cpu_s'] / base['cpu_s']:5.2f} x CPU  {result['peak_rss_mb'] / base['peak_rss_mb']:5.2f} x RSS")  # fmt: skip
 
 
 def eval_voxels(name: str) -> int:
