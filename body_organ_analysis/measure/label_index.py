@@ -52,7 +52,16 @@ class LabelIndex:
     @cached_property
     def counts(self) -> np.ndarray:
         """Voxels per label id (index = id; index 0 is background)."""
-        return label_counts(self.data)
+        histogram = self.histogram if self.ct is not None else None
+        if histogram is None:
+            return label_counts(self.data)
+        counts = histogram[0].sum(axis=1)  # the labelled voxels, counted in the same pass
+        counts[0] = self.data.size - counts[1:].sum()
+        return counts
+
+    @cached_property
+    def max_label(self) -> int:
+        return int(self.flat_labels.max()) if self.data.size else 0
 
     @cached_property
     def boxes(self) -> list[Box | None]:
@@ -156,7 +165,7 @@ class LabelIndex:
             return None
         lowest, highest = int(self.hu_range[0]), int(self.hu_range[1])
         width = highest - lowest + 1
-        n_labels = self.counts.size
+        n_labels = self.max_label + 1
         if n_labels * width > MAX_HISTOGRAM_BINS:
             return None
         histogram = np.zeros(n_labels * width, dtype=np.int64)
