@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from body_organ_analysis import __version__
 from body_organ_analysis.errors import BoaError, ExitCode, UsageError
 
 log = logging.getLogger("body_organ_analysis")
@@ -27,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(see 'body_organ_analysis weights --help').",
     )
     flag = parser.add_argument
-    flag("--version", action="version", version=f"%(prog)s {__version__}")
     flag("-i", "--input-image", dest="input_image", type=Path, required=True,
          help="CT as NIfTI (.nii/.nii.gz), a DICOM folder (searched recursively) or a zip of DICOM files")
     flag("-o", "--output-dir", dest="output_dir", type=Path, required=True, help="output folder")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
-from body_organ_analysis.labelmap import LabelMap, label_counts
+from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 
 EXTREMITIES = ("right_leg", "left_leg", "right_arm", "left_arm")
@@ -106,6 +106,8 @@ def slice_tables(
     counts = counts.reshape(codes, nz).T
     sums = sums.reshape(codes, nz).T
     region_present = extents(regions.data, axis, 12, nz)
+    from body_organ_analysis.labelmap import label_counts  # chunked: no full-volume intp copy
+
     region_voxels = label_counts(regions.data, minlength=12)[:12]
     total_present = None
     if total is not None:

@@ -28,13 +28,14 @@ SUMMARY_REGIONS = {"abdomen": "abdominal_cavity", "thorax": "thoracic_cavity", "
 def write_report(path: Path, ctx, document: dict[str, Any], tissues, tables) -> None:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab import rl_config
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
-    rl_config.useA85 = 0  # binary image streams: ASCII85 text is slow pure Python here, and larger
     theme = THEMES[ctx.settings.theme]
     styles = _styles(theme)
     total = ctx.labelmaps.get("total")
+    from reportlab import rl_config
+
+    rl_config.useA85 = 0  # binary image streams: ASCII85 text is slow pure Python here, and larger
     vol = ras_volumes(ctx.ct.data, ctx.ct.affine, tissues.data, ctx.labelmaps["body_regions"].data,
                       None if total is None else total.data)  # fmt: skip
     levels = document["vertebral_levels"]
