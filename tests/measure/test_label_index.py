@@ -74,13 +74,15 @@ def test_bone_density_with_a_shared_index_matches_full_volume_masks(ct_and_total
     from body_organ_analysis.measure.bone_density import trabecular_roi
 
     vertebrae = {n: i for i, n in NAMES.items() if n.startswith("vertebrae_") and (seg == i).any()}
-    assert set(shared) == set(vertebrae) and len(vertebrae) >= 3
+    entries = shared.get("vertebrae", shared)  # the document's vertebra entries
+    assert set(entries) == set(vertebrae) and len(vertebrae) >= 3
     for name, label in vertebrae.items():
         roi = trabecular_roi(seg == label, affine)  # the mask of the whole volume
         values = ct[roi].astype(np.float64)
-        assert shared[name]["roi_voxel_count"] == values.size
-        if values.size:
-            assert shared[name]["hu_mean"] == values.mean() and shared[name]["hu_std"] == values.std()
+        assert entries[name]["roi_voxel_count"] == values.size
+        if values.size:  # to the rounding of the document, if any
+            assert entries[name]["hu_mean"] == pytest.approx(values.mean(), abs=0.05)
+            assert entries[name]["hu_std"] == pytest.approx(values.std(), abs=0.05)
 
 
 def test_cnr_regions_match_an_erosion_of_the_whole_volume(ct_and_total):
