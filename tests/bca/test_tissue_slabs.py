@@ -7,7 +7,7 @@ import pytest
 
 from body_organ_analysis.bca import measure
 from body_organ_analysis.bca.threshold import threshold_maps
-from body_organ_analysis.bca.tissues import hu_windows, tissue_map
+from body_organ_analysis.bca.tissues import tissue_map
 
 
 @pytest.mark.parametrize("order", ["F", "C"])
@@ -15,7 +15,7 @@ def test_slabs_give_the_whole_volume_map(monkeypatch, small_ct, small_total, ord
     regions, _ = threshold_maps(small_ct, small_total)
     hu = np.asarray(small_ct.data, order=order)
     regions.data = np.asarray(regions.data, order=order)
-    windows = hu_windows({"muscle": (-20.0, 140.0)})
+    windows = measure.hu_windows({"muscle": (-20.0, 140.0)})  # the windows the bca step uses
     whole = tissue_map(hu, regions, windows, small_ct.affine)
     assert len(np.unique(whole.data)) >= 5  # several tissues: a comparison that can fail
     for slab_voxels in (1, 5000, 10**9):  # one plane per slab, ragged slabs, one slab
