@@ -106,3 +106,26 @@ def read_embedded_labels(image: nib.Nifti1Image) -> dict[int, str] | None:
             if int(node.attrib["Key"]) != 0
         }
     return None
+
+
+COUNT_CHUNK_VOXELS = 1 << 23  # np.bincount casts its input to intp: 8 Mi voxels at a time
+
+
+def label_counts(labels_data: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """Voxels per label id of a non-negative integer map, as ``np.bincount`` but chunk by
+    chunk in memory order (no full-volume intp copy)."""
+    order = "F" if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous else "C"
+    flat = labels_data.ravel(order=order)
+    size = max(minlength, int(flat.max()) + 1 if flat.size else 1)
+    counts = np.zeros(size, dtype=np.int64)
+    for start in range(0, flat.size, COUNT_CHUNK_VOXELS):
+        counts += np.bincount(flat[start : start + COUNT_CHUNK_VOXELS], minlength=size)
+    return counts
+
+
+def present_labels(data: np.ndarray) -> np.ndarray:
+    """The distinct values of ``data``, sorted (``np.unique``; counted, not sorted, for the
+    usual non-negative integer maps)."""
+    if data.size and data.dtype.kind in "iu" and 0 <= data.min() and data.max() < 1 << 16:
+        return np.flatnonzero(label_counts(data)).astype(data.dtype)
+    return np.unique(data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,22 @@ def _run_steps(ctx: AnalysisContext, specs: list[ModelSpec], previous: dict[str,
 
             nib.save(ctx.ct.to_nifti(), str(ctx.output.path(IMAGE_NAME)))
     segment_models(ctx, specs, previous)
-    with ctx.step("write label maps"):
-        for name, label_map in ctx.labelmaps.items():
-            ctx.output.write_labelmap(name, label_map)
-    measure_stage.run(ctx)
-    if any(spec.name == "bca" for spec in specs):
-        bca_stage.run(ctx)
+    # gzip (zlib releases the GIL) in a thread while the measurements run; its errors surface here
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="boa-write") as writer:
+        written = writer.submit(_write_labelmaps, ctx, list(ctx.labelmaps.items()))
+        measure_stage.run(ctx)
+        if any(spec.name == "bca" for spec in specs):
+            bca_stage.run(ctx)
+        written.result()
     with ctx.step("write workbook"):
         ctx.info = {**base_info(ctx), **ctx.info}
         write_workbook(ctx.output.path(WORKBOOK_NAME), [info_sheet(ctx.info), *ctx.sheets])
+
+
+def _write_labelmaps(ctx: AnalysisContext, label_maps: list[tuple[str, Any]]) -> None:
+    with ctx.step("write label maps"):  # timed in its thread: it overlaps the measurements
+        for name, label_map in label_maps:
+            ctx.output.write_labelmap(name, label_map)
 
 
 def base_info(ctx: AnalysisContext) -> dict[str, Any]:

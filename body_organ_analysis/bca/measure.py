@@ -24,7 +24,7 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
     total = ctx.labelmaps.get("total")
     windows = hu_windows(ctx.settings.bca_hu_windows)
     hu = np.asarray(ctx.ct.data)
-    tissues = tissue_map(hu, regions, windows, ctx.ct.affine)
+    tissues = tissue_map_by_slabs(hu, regions, windows, ctx.ct.affine)
     tables = slice_tables(hu, ctx.ct.affine, tissues, regions, parts, total)
     slice_mm = float(ctx.ct.spacing[tables.axis])
     coverage = region_coverage_mm(tables, total, slice_mm)
@@ -55,6 +55,29 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
         "findings": findings(tables, regions),
     }
     return document, tissues, tables
+
+
+SLAB_VOXELS = 1 << 23  # tissue_map's full-size temporaries shrink to one slab of this size
+
+
+def tissue_map_by_slabs(
+    hu: np.ndarray, regions: LabelMap, windows: dict[str, tuple[float, float]], affine: np.ndarray
+) -> LabelMap:
+    """:func:`tissue_map` (voxel by voxel) slab by slab along the axis slowest in memory:
+    the same map, with the temporaries of one slab instead of the whole volume."""
+    fortran = hu.flags.f_contiguous and not hu.flags.c_contiguous
+    axis = hu.ndim - 1 if fortran else 0
+    per_slab = max(1, SLAB_VOXELS * hu.shape[axis] // max(1, hu.size))
+    data = np.empty(hu.shape, dtype=np.uint8, order="F" if fortran else "C")
+    part = None
+    for start in range(0, hu.shape[axis], per_slab):
+        slab = tuple(slice(start, start + per_slab) if a == axis else slice(None) for a in range(hu.ndim))
+        slab_regions = LabelMap(regions.data[slab], regions.affine, regions.labels, regions.model, regions.origin)
+        part = tissue_map(hu[slab], slab_regions, windows, affine)
+        data[slab] = part.data
+    if part is None:
+        return tissue_map(hu, regions, windows, affine)
+    return LabelMap(data, part.affine, part.labels, part.model, part.origin, part.details)
 
 
 def tissue_windows(windows: dict[str, tuple[float, float]]) -> dict[str, list[float]]:

@@ -112,7 +112,9 @@ def slice_tables(
     counts = counts.reshape(codes, nz).T
     sums = sums.reshape(codes, nz).T
     region_present = extents(regions.data, axis, 12, nz)
-    region_voxels = np.bincount(regions.data.ravel(order="K"), minlength=12)[:12]
+    from body_organ_analysis.labelmap import label_counts  # chunked: no full-volume intp copy
+
+    region_voxels = label_counts(regions.data, minlength=12)[:12]
     total_present = None
     if total is not None:
         total_present = extents(total.data, axis, max(total.labels) + 1, nz)

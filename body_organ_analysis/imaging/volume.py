@@ -33,6 +33,7 @@ class CTVolume:
     metadata: dict[str, Any] = field(default_factory=dict)
     patient: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. "gantry tilt resampled"
+    _fingerprint: tuple[np.ndarray, bytes, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -53,10 +54,21 @@ class CTVolume:
         return image
 
     def fingerprint(self) -> str:
-        """SHA-256 over voxels and geometry: identifies the input in the manifest."""
+        """SHA-256 over voxels and geometry: identifies the input in the manifest.
+
+        Computed once per volume and geometry (the voxels are never changed after loading).
+        """
+        cached = self._fingerprint
+        geometry = np.asarray(self.affine).tobytes()
+        if cached is None or cached[0] is not self.data or cached[1] != geometry:
+            cached = self._fingerprint = (self.data, geometry, self._compute_fingerprint())
+        return cached[2]
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(str(self.data.dtype).encode())
         digest.update(np.asarray(self.data.shape, dtype=np.int64).tobytes())
         digest.update(np.round(np.asarray(self.affine, dtype=np.float64), 5).tobytes())
-        digest.update(np.ascontiguousarray(self.data).tobytes())
+        for plane in self.data:  # C-order bytes, one plane at a time: no copy of the volume
+            digest.update(np.ascontiguousarray(plane).tobytes())
         return digest.hexdigest()

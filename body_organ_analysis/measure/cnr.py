@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.measure.label_index import LabelIndex
 
 REFERENCE_MODEL = "total"
 REFERENCE_STRUCTURES = ("autochthon_left", "autochthon_right")
@@ -59,24 +60,40 @@ def eroded_roi(ct: np.ndarray, mask: np.ndarray, remove_fat: bool) -> tuple[np.n
     """
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
     box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-    roi = mask[box]
+    return eroded_roi_in_box(ct[box], mask[box], remove_fat), box
+
+
+def eroded_roi_in_box(values: np.ndarray, local: np.ndarray, remove_fat: bool) -> np.ndarray:
+    """:func:`eroded_roi` given the HU and mask of the ROI's box grown by one voxel."""
     if remove_fat:
-        values = ct[box]
-        roi = roi & ~((values >= FAT_HU[0]) & (values <= FAT_HU[1]))
-    return ndimage.binary_erosion(roi), box
+        local = local & ~((values >= FAT_HU[0]) & (values <= FAT_HU[1]))
+    return ndimage.binary_erosion(local)
 
 
-def reference_region(ct: np.ndarray, labelmaps: dict[str, LabelMap]) -> Reference:
-    """Mean and noise of the eroded, fat-free autochthon muscles of ``total``."""
+def _eroded_values(ct: np.ndarray, index: LabelIndex, ids: list[int], remove_fat: bool) -> np.ndarray | None:
+    """HU (float64) of the eroded ROI of labels ``ids``, found in their box; None when absent."""
+    box = index.box(ids, pad=1)
+    if box is None:
+        return None
+    values = ct[box]
+    return values[eroded_roi_in_box(values, index.mask(ids, box), remove_fat)].astype(np.float64)
+
+
+def reference_region(
+    ct: np.ndarray, labelmaps: dict[str, LabelMap], indexes: dict[str, LabelIndex] | None = None
+) -> Reference:
+    """Mean and noise of the eroded, fat-free autochthon muscles of ``total``.
+
+    ``indexes``: {model: :class:`LabelIndex`} shared with other measurements, if any.
+    """
     total = labelmaps.get(REFERENCE_MODEL)
     if total is None:
         return Reference(None, None, 0, "the 'total' model did not run: no back muscles to measure noise in")
     ids = [total.ids_by_name.get(name) for name in REFERENCE_STRUCTURES]
-    mask = np.isin(total.data, [i for i in ids if i is not None])
-    if not mask.any():
+    index = _index_of(REFERENCE_MODEL, total, indexes)
+    values = _eroded_values(ct, index, [i for i in ids if i is not None], remove_fat=True)
+    if values is None:
         return Reference(None, None, 0, "the autochthonous back muscles are not in the 'total' map")
-    roi, box = eroded_roi(ct, mask, remove_fat=True)
-    values = ct[box][roi].astype(np.float64)
     if values.size < 2:
         reason = "the back muscles are too thin to measure noise after erosion"
         return Reference(None, None, int(values.size), reason)
@@ -104,8 +121,17 @@ ADJUSTED_TARGETS = (
 )
 
 
+def _index_of(model: str, label_map: LabelMap, indexes: dict[str, LabelIndex] | None) -> LabelIndex:
+    if indexes is not None and model in indexes:
+        return indexes[model]
+    return LabelIndex(label_map.data)
+
+
 def adjusted_cnr(
-    ct: np.ndarray, labelmaps: dict[str, LabelMap], reference: Reference
+    ct: np.ndarray,
+    labelmaps: dict[str, LabelMap],
+    reference: Reference,
+    indexes: dict[str, LabelIndex] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The ``cnr-adjusted`` block: eroded-ROI statistics and CNR; plus warnings."""
     rows: dict[str, Any] = {}
@@ -123,13 +149,11 @@ def adjusted_cnr(
             rows[row] = entry
             continue
         ids = [label_map.ids_by_name[n] for n in names if n in label_map.ids_by_name]
-        mask = np.isin(label_map.data, ids)
-        if not mask.any():
+        values = _eroded_values(ct, _index_of(model, label_map, indexes), ids, remove_fat)
+        if values is None:
             entry["reason"] = "structure not present"
             rows[row] = entry
             continue
-        roi, box = eroded_roi(ct, mask, remove_fat)
-        values = ct[box][roi].astype(np.float64)
         if values.size == 0:
             entry["reason"] = "nothing left after erosion"
         else:

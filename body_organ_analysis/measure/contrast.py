@@ -53,19 +53,36 @@ def phase_features(total_structures: dict[str, dict[str, Any]]) -> dict[str, flo
     return features
 
 
+# TotalSegmentator's mapping from post-injection time to phase (totalseg_get_phase.py,
+# whose module imports torch): (time below which it applies (s), phase, confidence);
+# tests/measure/test_lazy_imports.py checks it against TotalSegmentator's function.
+PI_TIME_PHASES = (
+    (5, "native", 1.0), (10, "native", 0.7), (20, "arterial_early", 0.7), (30, "arterial_early", 1.0),
+    (50, "arterial_late", 1.0), (60, "arterial_late", 0.7), (90, "portal_venous", 1.0),
+    (100, "portal_venous", 0.7), (float("inf"), "portal_venous", 0.3),
+)  # fmt: skip
+
+
 def pi_time_to_phase(pi_time: float) -> tuple[str, float]:
     """TotalSegmentator's mapping from post-injection time (s) to phase and confidence."""
-    from totalsegmentator.bin.totalseg_get_phase import pi_time_to_phase as ts_mapping
-
-    phase, probability = ts_mapping(pi_time)
-    return str(phase), float(probability)
+    return next((phase, p) for below, phase, p in PI_TIME_PHASES if pi_time < below)
 
 
 def load_classifiers() -> dict[Any, Any]:
     import pickle
     import warnings
 
-    import xgboost  # noqa: F401  (the pickles hold XGBoost models)
+    import sys
+
+    if "xgboost" not in sys.modules and "sklearn" not in sys.modules:
+        # xgboost.compat imports scikit-learn when it is installed (3-4 s), which predicting
+        # from these pickled models never needs: hide it while xgboost is first imported.
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
+        try:
+            import xgboost  # noqa: F401  (the pickles hold XGBoost models)
+        finally:
+            del sys.modules["sklearn"]
+    import xgboost  # noqa: F401,F811
 
     path = importlib.resources.files("totalsegmentator") / CLASSIFIER_RESOURCE
     with warnings.catch_warnings():

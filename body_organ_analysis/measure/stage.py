@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.measure.label_index import LabelIndex
 from body_organ_analysis.measure.structures import HU_KEYS, STAT_KEYS, structure_statistics
 from body_organ_analysis.report.provenance import run_provenance, with_provenance
 from body_organ_analysis.report.rounding import round_hu, round_ratio, round_volume_ml
@@ -38,19 +39,23 @@ def run(ctx: AnalysisContext) -> None:
     ct = ctx.ct
     if not ctx.labelmaps:
         return
+    # one pass per label map (counts, boxes, edges, HU histogram), shared by every measurement
+    indexes = {model: LabelIndex(label_map.data, ct.data) for model, label_map in ctx.labelmaps.items()}
     with ctx.step("structure statistics"):
         structures = {
-            model: structure_statistics(ct.data, label_map.data, label_map.labels, ct.voxel_volume_ml)
+            model: structure_statistics(
+                ct.data, label_map.data, label_map.labels, ct.voxel_volume_ml, indexes[model]
+            )
             for model, label_map in ctx.labelmaps.items()
         }
     with ctx.step("cnr"):
-        reference = reference_region(ct.data, ctx.labelmaps)
+        reference = reference_region(ct.data, ctx.labelmaps, indexes)
         add_cnr(structures, reference)
         cnr_block: dict[str, Any] = rounded_cnr(reference.as_dict())
         if reference.reason:
             ctx.warn(f"CNR not computed: {reference.reason}.")
         if ctx.settings.cnr_adjustment:
-            adjusted, warnings = adjusted_cnr(ct.data, ctx.labelmaps, reference)
+            adjusted, warnings = adjusted_cnr(ct.data, ctx.labelmaps, reference, indexes)
             cnr_block["adjusted"] = {name: rounded_entry(row) for name, row in adjusted.items()}
             for warning in warnings:
                 ctx.warn(warning)
@@ -66,7 +71,8 @@ def run(ctx: AnalysisContext) -> None:
     ctx.output.write_json(CONTRAST_FILE, with_provenance(ctx.results["contrast"], provenance))
 
     with ctx.step("bone density"):
-        ctx.results["bone_density"] = bone_density(ct.data, ctx.labelmaps.get("total"))
+        ctx.results["bone_density"] = bone_density(ct.data, ctx.labelmaps.get("total"), indexes.get("total"))
+    del indexes  # their histograms and boxes are not needed after the measurements
     ctx.output.write_json(BONE_DENSITY_FILE, with_provenance(ctx.results["bone_density"], provenance))
 
     bone, contrast = ctx.results["bone_density"], ctx.results["contrast"]

@@ -11,10 +11,11 @@ Conventions (docs/measurements.md):
 - truncated: at least one voxel of the structure lies in the first or last
   plane of the volume along any of its three axes.
 
-The volume is never masked once per label. Integer-valued CTs go through one
-joint histogram of (label, HU) made with ``np.bincount``; every statistic,
-percentiles included, is exact from it. Other CTs sort one float64 key
-(label, HU) once, which puts each label's values together and in order.
+The volume is never masked once per label: counts, edges and the joint (label, HU)
+histogram come from the map's :class:`~body_organ_analysis.measure.label_index.LabelIndex`
+(one pass, shared with CNR and bone density). For integer-valued CTs every
+statistic, percentiles included, is exact from that histogram. Other CTs sort one
+float64 key (label, HU) once, which puts each label's values together and in order.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from body_organ_analysis.measure.label_index import LabelIndex
+
 STAT_KEYS = (
     "present", "truncated", "voxel_count", "volume_ml", "hu_mean", "hu_std", "hu_min",
     "hu_p25", "hu_median", "hu_p75", "hu_max", "cnr",
 )  # fmt: skip
 HU_KEYS = ("hu_mean", "hu_std", "hu_min", "hu_p25", "hu_median", "hu_p75", "hu_max")
 PERCENTILES = {"hu_p25": 25.0, "hu_median": 50.0, "hu_p75": 75.0}
-MAX_HISTOGRAM_BINS = 1 << 24  # labels x HU range (128 MiB of counts); beyond this, sort instead
 
 
 def absent_entry() -> dict[str, Any]:
@@ -40,28 +42,34 @@ def absent_entry() -> dict[str, Any]:
 
 
 def structure_statistics(
-    ct: np.ndarray, labels_data: np.ndarray, labels: dict[int, str], voxel_volume_ml: float
+    ct: np.ndarray,
+    labels_data: np.ndarray,
+    labels: dict[int, str],
+    voxel_volume_ml: float,
+    index: LabelIndex | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{name: statistics} for every label in ``labels`` (absent ones too), in label order.
 
-    ``cnr`` is left None here; :mod:`body_organ_analysis.measure.cnr` fills it in.
+    ``index`` is the :class:`LabelIndex` of ``labels_data`` with ``ct`` when the caller
+    shares one with other measurements. ``cnr`` is left None here;
+    :mod:`body_organ_analysis.measure.cnr` fills it in.
     """
     if ct.shape != labels_data.shape:
         raise ValueError(f"CT {ct.shape} and label map {labels_data.shape} differ in shape")
-    flat_labels = labels_data.reshape(-1)
-    labelled = flat_labels != 0  # boolean indexing: much faster than an index array
-    label_values = flat_labels[labelled]
-    hu_values = ct.reshape(-1)[labelled]
-    del labelled
-    counts = np.bincount(label_values, minlength=max(labels, default=0) + 1)
-    if _is_integer_valued(hu_values) and hu_values.size:
-        hu_stats = _histogram_stats(label_values, hu_values, labels, counts)
+    index = index if index is not None else LabelIndex(labels_data, ct)
+    counts = index.counts
+    if index.histogram is not None:
+        hu_stats = _histogram_stats(*index.histogram, labels, counts)
+    elif index.hu_range is None:
+        hu_stats = {}
     else:
-        hu_stats = _sorted_stats(label_values, hu_values.astype(np.float64), labels, counts)
-    at_edge = edge_labels(labels_data)
+        labelled_counts = counts.copy()
+        labelled_counts[0] = 0  # the sorted key holds labelled voxels only
+        hu_stats = _sorted_stats(*index.labelled_values(), labels, labelled_counts)
+    at_edge = index.edge_labels
     result: dict[str, dict[str, Any]] = {}
     for label, name in sorted(labels.items()):
-        count = int(counts[label]) if label < counts.size else 0
+        count = index.count(label)
         if count == 0:
             result[name] = absent_entry()
             continue
@@ -79,37 +87,15 @@ def structure_statistics(
 
 def edge_labels(labels_data: np.ndarray) -> set[int]:
     """Labels with a voxel in the first or last plane along any axis."""
-    found: set[int] = set()
-    for axis in range(labels_data.ndim):
-        for index in (0, labels_data.shape[axis] - 1):
-            face = np.take(labels_data, index, axis=axis)
-            found.update(int(v) for v in np.flatnonzero(np.bincount(face.reshape(-1))))
-    found.discard(0)
-    return found
-
-
-def _is_integer_valued(values: np.ndarray) -> bool:
-    if np.issubdtype(values.dtype, np.integer):
-        return True
-    if not np.issubdtype(values.dtype, np.floating) or not values.size:
-        return False
-    return bool(np.all(np.isfinite(values)) and np.array_equal(values, np.round(values)))
+    return set(LabelIndex(labels_data).edge_labels)
 
 
 def _histogram_stats(
-    label_values: np.ndarray, hu: np.ndarray, labels: dict[int, str], counts: np.ndarray
+    histogram: np.ndarray, lowest: int, labels: dict[int, str], counts: np.ndarray
 ) -> dict[int, dict[str, float]]:
-    lowest, highest = int(hu.min()), int(hu.max())
-    width = highest - lowest + 1
-    n_labels = counts.size
-    if n_labels * width > MAX_HISTOGRAM_BINS:
-        return _sorted_stats(label_values, hu.astype(np.float64), labels, counts)
-    key = label_values.astype(np.intp)  # label * width + (HU - lowest), built in place
-    key *= width
-    key += hu.astype(np.intp, copy=False)
-    key -= lowest
-    histogram = np.bincount(key, minlength=n_labels * width).reshape(n_labels, width)
-    bin_values = np.arange(lowest, highest + 1, dtype=np.float64)
+    """Exact statistics from the joint (label, HU) histogram of :class:`LabelIndex`."""
+    n_labels, width = histogram.shape
+    bin_values = np.arange(lowest, lowest + width, dtype=np.float64)
     stats: dict[int, dict[str, float]] = {}
     for label in labels:
         if label >= n_labels or counts[label] == 0:

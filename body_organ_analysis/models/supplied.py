@@ -16,7 +16,7 @@ import numpy as np
 from body_organ_analysis.errors import SegmentationError
 from body_organ_analysis.imaging.orientation import orientation_change
 from body_organ_analysis.imaging.volume import CTVolume
-from body_organ_analysis.labelmap import LabelMap, read_embedded_labels
+from body_organ_analysis.labelmap import LabelMap, present_labels, read_embedded_labels
 from body_organ_analysis.models.registry import ModelSpec
 
 AFFINE_TOLERANCE_MM = 1e-3
@@ -67,7 +67,7 @@ def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
             raise SegmentationError(f"{where}: the voxels are not whole numbers; a label map holds integer ids.")
         data = rounded
     labels = spec.labels()
-    present = np.unique(data)
+    present = present_labels(data)
     if not present.any():
         raise SegmentationError(
             f"{where}: every voxel is 0, so the map labels nothing. Supply the {spec.name!r} output "

@@ -36,6 +36,9 @@ def write_report(path: Path, ctx, document: dict[str, Any], tissues, tables) -> 
     styles = _styles(theme)
     provenance = run_provenance(ctx.labelmaps, ctx.model_records)
     total = ctx.labelmaps.get("total")
+    from reportlab import rl_config
+
+    rl_config.useA85 = 0  # binary image streams: ASCII85 text is slow pure Python here, and larger
     vol = ras_volumes(ctx.ct.data, ctx.ct.affine, tissues.data, ctx.labelmaps["body_regions"].data,
                       None if total is None else total.data)  # fmt: skip
     levels = document["vertebral_levels"]

@@ -95,12 +95,12 @@ def test_integer_and_float_paths_agree(ct_and_total):
 
 
 def test_very_wide_hu_range_falls_back_to_sorting(monkeypatch, ct_and_total):
-    from body_organ_analysis.measure import structures
+    from body_organ_analysis.measure import label_index
 
     ct, seg, _ = ct_and_total
     names = class_map["total"]
     exact = structure_statistics(ct, seg, names, VOXEL_ML)
-    monkeypatch.setattr(structures, "MAX_HISTOGRAM_BINS", 10)
+    monkeypatch.setattr(label_index, "MAX_HISTOGRAM_BINS", 10)
     sorted_path = structure_statistics(ct, seg, names, VOXEL_ML)
     for name, entry in exact.items():
         for key in STAT_KEYS:
