@@ -1,6 +1,6 @@
 """Rows of the workbook's ``info`` sheet that the measurement step contributes.
 
-Keys carry their unit (``_hu``, ``_mm``, ``_kv``, ``_mgy``). DICOM values
+Keys carry their unit (``_hu``, ``_mm``, ``_kv``, ``_mgy``). DICOM values (never the accession number)
 appear only when the input had them. Of the patient's values only age and sex
 are shown (never name, ID or birth date).
 """
@@ -16,7 +16,6 @@ DICOM_ROWS = (
     ("study_instance_uid", "StudyInstanceUID"),
     ("series_instance_uid", "SeriesInstanceUID"),
     ("study_date", "StudyDate"),
-    ("accession_number", "AccessionNumber"),
     ("series_number", "SeriesNumber"),
     ("series_description", "SeriesDescription"),
     ("kvp_kv", "KVP"),

@@ -60,7 +60,7 @@ ALLOWED_IN_DICOM = {
 }
 # the workbook's info sheet shows the study's accession number, date and series description
 # (body_organ_analysis/measure/info.py): a document for the clinicians, never a name, ID or birth date
-ALLOWED_IN_WORKBOOK = {"QZACC31337", "19470203", "Qzseriesdesccanary", "Qzstudydesccanary"}
+ALLOWED_IN_WORKBOOK = {"19470203", "Qzseriesdesccanary", "Qzstudydesccanary"}  # date and descriptions: the study block
 NOT_HU = {"RescaleIntercept": "5000"}  # pixel values far from Hounsfield units: the analysis refuses the series
 
 
