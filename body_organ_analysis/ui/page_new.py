@@ -71,8 +71,13 @@ def option_widgets() -> dict[str, Any]:
         skip_contrast = st.checkbox("skip the contrast-phase prediction", key="opt_skip_contrast")
         no_pdf = st.checkbox("no PDF report", key="opt_no_pdf")
         theme = st.selectbox("PDF theme", ["light", "dark"], key="opt_theme")
+        height = st.number_input("height (cm), for SMI and BMI; overrides the DICOM value", min_value=0.0,
+                                 max_value=250.0, value=0.0, step=1.0, key="opt_height")  # fmt: skip
+        weight = st.number_input("weight (kg), for BMI; overrides the DICOM value", min_value=0.0, max_value=400.0,
+                                 value=0.0, step=1.0, key="opt_weight")  # fmt: skip
     return {"fast_total": fast, "fast_bca": fast, "bca_engine": engine, "device": device,
-            "skip_contrast_information": skip_contrast, "bca_no_pdf": no_pdf, "theme": theme}  # fmt: skip
+            "skip_contrast_information": skip_contrast, "bca_no_pdf": no_pdf, "theme": theme,
+            "height_cm": height or None, "weight_kg": weight or None}  # fmt: skip  (0: not given)
 
 
 def prepare(config: UiConfig, source: str, files: list[Any], server_path: str, models: list[str],
