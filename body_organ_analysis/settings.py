@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -78,6 +79,15 @@ def hu_windows(overrides: Mapping[str, tuple[float, float]] | None = None) -> di
     return windows
 
 
+def public_url(url: str) -> str:
+    """``url`` without user, password or query (a mirror's credentials are never logged or recorded)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """How this process runs analyses; the same for all of them. Validated in ``__post_init__``."""
@@ -86,7 +96,7 @@ class RuntimeConfig:
     license_number: str | None = field(default=None, repr=False)  # a secret: never in a manifest, log or message
     offline: bool = False
     weights_dir: Path | None = None  # None: where TotalSegmentator looks
-    weights_url: str | None = None  # base URL of <DatasetNNN_name>.zip archives; None: the releases
+    weights_url: str | None = field(default=None, repr=False)  # base URL of the archives (may hold credentials)
     totalseg_weights_path: Path | None = None  # TOTALSEG_WEIGHTS_PATH
     totalseg_home_dir: Path | None = None  # TOTALSEG_HOME_DIR
     model_cache_size: int = 8  # loaded predictors kept per process (least recently used go first)
@@ -122,6 +132,8 @@ class RuntimeConfig:
             value = getattr(self, f.name)
             if f.name == "license_number":
                 value = None if value is None else "set"
+            elif f.name == "weights_url" and value:
+                value = public_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             out[f.name] = value

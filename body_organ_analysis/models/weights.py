@@ -23,7 +23,6 @@ import json
 import shlex
 import shutil
 import tempfile
-import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from body_organ_analysis.models.weights_manifest import (
     record_network,
     sha256_of,
 )
-from body_organ_analysis.settings import RuntimeConfig
+from body_organ_analysis.settings import RuntimeConfig, public_url
 
 CHUNK_BYTES = 1 << 20
 WEIGHTS_LIMITS = Limits(max_members=10_000, max_total_bytes=64 << 30, max_depth=8)
@@ -102,7 +101,7 @@ def missing_message(missing: list[NeededWeights], root: Path, runtime: RuntimeCo
         url = item.network.archive_url(runtime.weights_url)
         size = human_size(item.network.archive_bytes) if item.network.archive_bytes else "size not published"
         lines.append(f"  {item.model}: {item.network.folder} ({size}), from")
-        lines.append(f"    {_public_url(url)}" if url else "    TotalSegmentator's licence server (a licensed model: install it with TotalSegmentator)")
+        lines.append(f"    {public_url(url)}" if url else "    TotalSegmentator's licence server (a licensed model: install it with TotalSegmentator)")
     known = [item.network.archive_bytes for item in missing if item.network.archive_bytes]
     if known and len(known) == len(missing):
         lines.append(f"Download size: {human_size(sum(known))} in all.")
@@ -129,7 +128,7 @@ def weights_command(runtime: RuntimeConfig, root: Path | None, action: str, *arg
     words = ["body_organ_analysis", "weights"]
     if root is not None:
         words += ["--weights-dir", str(root)]
-    if runtime.weights_url and action == "download" and _public_url(runtime.weights_url) == runtime.weights_url:
+    if runtime.weights_url and action == "download" and public_url(runtime.weights_url) == runtime.weights_url:
         words += ["--weights-url", runtime.weights_url]
     words += [action, *arguments]
     if action == "download":
@@ -170,7 +169,7 @@ def download_network(
             return target
         with tempfile.TemporaryDirectory(prefix=f".{network.folder}-", dir=root) as temporary:
             archive = Path(temporary) / f"{network.folder}.zip"
-            log.info("downloading %s from %s", network.folder, _public_url(url))
+            log.info("downloading %s from %s", network.folder, public_url(url))
             _fetch(url, archive, network.archive_bytes, progress)
             archive_sha256 = _check_archive(archive, network)
             unpacked = Path(temporary) / "unpacked"
@@ -181,18 +180,9 @@ def download_network(
                     f"The archive from {url} does not hold {network.folder}/{network.trainer_dir} with "
                     "plans.json, dataset.json and the checkpoints. Check the download URL (BOA_WEIGHTS_URL)."
                 )
-            details = {"source": _public_url(url), "archive_sha256": archive_sha256, "pinned": network.archive_sha256 is not None}
+            details = {"source": public_url(url), "archive_sha256": archive_sha256, "pinned": network.archive_sha256 is not None}
             _install(unpacked / network.folder, root, archive_sha256, details)
     return target
-
-
-def _public_url(url: str) -> str:
-    """``url`` without user, password or query (a mirror's credentials are never logged or recorded)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _install(staged: Path, root: Path, archive_sha256: str | None, details: dict) -> None:
@@ -230,7 +220,7 @@ def _fetch(url: str, target: Path, expected_bytes: int | None, progress) -> None
                         progress(written, total)
             bar.close()
     except requests.RequestException as error:
-        public = _public_url(url)
+        public = public_url(url)
         detail = str(error).replace(url, public)
         raise WeightsError(f"Downloading {public} failed ({type(error).__name__}: {detail}).") from None
 

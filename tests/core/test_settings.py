@@ -87,6 +87,12 @@ def test_runtime_is_built_alone_and_kept_out_of_repr():
         build_runtime({"fast_total": True}, {})  # a request option is not part of the runtime
 
 
+def test_manifest_view_hides_a_mirrors_credentials():
+    settings = settings_for([], {"BOA_WEIGHTS_URL": "https://user:s3cret@mirror.example/w?token=t0k"})
+    assert settings.for_manifest()["runtime"]["weights_url"] == "https://mirror.example/w"
+    assert "s3cret" not in repr(settings) and "t0k" not in str(settings.for_manifest())
+
+
 def test_manifest_view_hides_licence():
     settings = settings_for(["-l", "aca_1234567890ABCD"])
     assert settings.for_manifest()["runtime"]["license_number"] == "set"
