@@ -143,6 +143,22 @@ class WorkerSettings:
         )
 
 
+def postgres_parameters(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """psycopg2 keyword parameters from the POSTGRES_* variables (None: POSTGRES_HOST unset).
+
+    Keywords, never a DSN string: any character is safe in any value. The worker and the
+    web UI's PACS page read the task statistics this one way.
+    """
+    v = {name: str(environ.get(name, WORKER_VARIABLES[name]) or "") for name in
+         ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")}  # fmt: skip
+    if not v["POSTGRES_HOST"]:
+        return None
+    if not v["POSTGRES_PASSWORD"]:
+        raise UsageError("POSTGRES_HOST is set but POSTGRES_PASSWORD is not; set a password.")
+    return {"host": v["POSTGRES_HOST"], "port": _int(v, "POSTGRES_PORT"), "dbname": v["POSTGRES_DB"],
+            "user": v["POSTGRES_USER"], "password": v["POSTGRES_PASSWORD"], "connect_timeout": 10}
+
+
 def build_worker_settings(environ: Mapping[str, str]) -> WorkerSettings:
     """Read and validate every worker variable; missing required ones are one clear error."""
     values = {name: environ.get(name, default) for name, default in WORKER_VARIABLES.items()}
@@ -158,14 +174,7 @@ def build_worker_settings(environ: Mapping[str, str]) -> WorkerSettings:
         f"@{v['RABBITMQ_HOST']}:{_int(v, 'RABBITMQ_PORT')}/{quote(v['RABBITMQ_VHOST'], safe='')}"
     )
     _check_dicomweb(v)
-    postgres = None
-    if v["POSTGRES_HOST"]:
-        if not v["POSTGRES_PASSWORD"]:
-            raise UsageError("POSTGRES_HOST is set but POSTGRES_PASSWORD is not; set a password.")
-        postgres = {  # keywords, never a DSN string: any character is safe in any value
-            "host": v["POSTGRES_HOST"], "port": _int(v, "POSTGRES_PORT"), "dbname": v["POSTGRES_DB"],
-            "user": v["POSTGRES_USER"], "password": v["POSTGRES_PASSWORD"], "connect_timeout": 10,
-        }
+    postgres = postgres_parameters(v)
     settings = WorkerSettings(
         orthanc_url=v["ORTHANC_URL"].rstrip("/"),
         orthanc_username=v["ORTHANC_USERNAME"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+from body_organ_analysis.pacs.settings import postgres_parameters
 
 DEFAULT_RESULTS_DIR = Path("boa-ui-results")
 DEFAULT_WORK_RETENTION_H = 24.0
@@ -20,7 +22,7 @@ class UiConfig:
     work_retention_h: float  # work folders (unpacked uploads) older than this are removed
     run_retention_days: float | None  # None: runs are kept until removed by hand
     stats_sqlite: Path | None  # PACS task statistics (read-only)
-    stats_dsn: str | None
+    stats_postgres: dict[str, Any] | None = field(default=None, repr=False)  # keyword parameters (POSTGRES_*)
 
     @property
     def runs_dir(self) -> Path:
@@ -32,7 +34,7 @@ class UiConfig:
 
     @property
     def pacs_configured(self) -> bool:
-        return self.stats_sqlite is not None or self.stats_dsn is not None
+        return self.stats_sqlite is not None or self.stats_postgres is not None
 
 
 def config_from_env(environ: Mapping[str, str]) -> UiConfig:
@@ -48,7 +50,7 @@ def config_from_env(environ: Mapping[str, str]) -> UiConfig:
         work_retention_h=float(environ.get("BOA_UI_WORK_RETENTION_H") or DEFAULT_WORK_RETENTION_H),
         run_retention_days=float(days) if days else None,
         stats_sqlite=path("STATS_SQLITE_PATH"),
-        stats_dsn=environ.get("BOA_UI_STATS_DSN") or None,
+        stats_postgres=postgres_parameters(environ),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 import pandas as pd
 
@@ -24,7 +25,7 @@ class StatsUnavailable(Exception):
 
 def load_jobs(config: UiConfig) -> pd.DataFrame:
     try:
-        rows = _query_postgres(config.stats_dsn) if config.stats_dsn else _query_sqlite(config)
+        rows = _query_postgres(config.stats_postgres) if config.stats_postgres else _query_sqlite(config)
     except StatsUnavailable:
         raise
     except Exception as error:  # the database is someone else's service: say what failed, not more
@@ -44,10 +45,10 @@ def _query_sqlite(config: UiConfig) -> list[tuple]:
         return conn.execute(QUERY).fetchall()
 
 
-def _query_postgres(dsn: str) -> list[tuple]:
+def _query_postgres(parameters: dict[str, Any]) -> list[tuple]:
     import psycopg2
 
-    conn = psycopg2.connect(dsn)
+    conn = psycopg2.connect(**parameters)
     try:
         conn.set_session(readonly=True)
         with conn.cursor() as cur:

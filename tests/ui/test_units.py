@@ -213,13 +213,15 @@ def test_pacs_jobs_are_read_only_and_carry_job_keys_only(tmp_path):
 def test_cancel_stops_the_worker_and_leaves_no_output(ts_example, tmp_path):
     config = config_from_env({"BOA_UI_RESULTS_DIR": str(tmp_path)})
     run = new_run(config)
-    jobs.start(run, {"input_image": str(ts_example / "ct_small.nii.gz"), "models": ["total"], "offline": True,
-                     "segmentations": {"total": str(ts_example / "seg_total.nii.gz")}})  # fmt: skip
-    time.sleep(1.0)
+    jobs.start(run, {"input_image": str(ts_example / "ct_small.nii.gz"), "models": ["total", "bca"], "offline": True,
+                     "bca_engine": "threshold", "segmentations": {"total": str(ts_example / "seg_total.nii.gz")}})  # fmt: skip
+    deadline = time.time() + 60
+    while not jobs.current_status(run).get("done_stages") and time.time() < deadline:
+        time.sleep(0.05)  # cancel once the analysis has begun (the label maps are staged after "load")
     jobs.cancel(run)
     deadline = time.time() + 60
     while jobs.is_alive(run) and time.time() < deadline:
         time.sleep(0.2)
     assert jobs.current_status(run)["state"] == "cancelled"
     assert not (run.output / "manifest.json").exists()
-    assert not [p for p in run.folder.iterdir() if p.name.startswith(".output.boa-")]  # no staging left
+    assert not list(run.folder.rglob(".boa-staging*"))  # no staging folder left
