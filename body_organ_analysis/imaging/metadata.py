@@ -30,6 +30,13 @@ NUMERIC_KEYS = {"KVP", "CTDIvol", "XRayTubeCurrent", "ExposureTime", "SliceThick
                 "PatientSize", "PatientWeight"}  # fmt: skip
 
 
+def study_year(metadata: dict[str, Any]) -> str | None:
+    """The study's year (StudyDate, else SeriesDate): what reports show of a date. A full date
+    identifies a patient's visit; a year alone does not."""
+    date = str(metadata.get("StudyDate") or metadata.get("SeriesDate") or "")
+    return date[:4] if len(date) >= 4 and date[:4].isdigit() else None
+
+
 def dicom_metadata(header: Dataset, affine: np.ndarray, shape: tuple[int, ...]) -> dict[str, Any]:
     values: dict[str, Any] = {key: _value(header, key) for key in METADATA_KEYS}
     meta = getattr(header, "file_meta", None)

@@ -1,6 +1,6 @@
 """Rows of the workbook's ``info`` sheet that the measurement step contributes.
 
-Keys carry their unit (``_hu``, ``_mm``, ``_kv``, ``_mgy``). DICOM values (never the accession number)
+Keys carry their unit (``_hu``, ``_mm``, ``_kv``, ``_mgy``). DICOM values (never the accession number, a description or a full date: the study year only)
 appear only when the input had them. Of the patient's values only age and sex
 are shown (never name, ID or birth date).
 """
@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from body_organ_analysis.imaging.metadata import study_year
 from body_organ_analysis.imaging.volume import CTVolume
 
 # info key -> CTVolume.metadata key
 DICOM_ROWS = (
     ("study_instance_uid", "StudyInstanceUID"),
     ("series_instance_uid", "SeriesInstanceUID"),
-    ("study_date", "StudyDate"),
     ("series_number", "SeriesNumber"),
-    ("series_description", "SeriesDescription"),
     ("kvp_kv", "KVP"),
     ("ctdivol_mgy", "CTDIvol"),
     ("convolution_kernel", "ConvolutionKernel"),
@@ -43,6 +42,8 @@ def info_rows(
     for key, source in PATIENT_ROWS:
         if ct.patient.get(source) is not None:
             rows[key] = ct.patient[source]
+    if study_year(ct.metadata):
+        rows["study_year"] = study_year(ct.metadata)
     if ct.metadata.get("scan_length_mm") is not None:
         rows["scan_length_mm"] = ct.metadata["scan_length_mm"]
     rows["noise_hu"] = cnr.get("noise_hu")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from body_organ_analysis.imaging.metadata import study_year
 from body_organ_analysis.report.rounding import format_volume_ml
 
 VERTEBRAE = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 7)] + ["S1"]
@@ -79,13 +80,11 @@ def _pretty(name: str) -> str:
 
 
 def study_block(ctx, styles, theme) -> list:
-    """The study, de-identified: no name, ID, birth date, accession number or file name."""
+    """The study, de-identified: no name, ID, birth date, accession number, file name, free-text
+    description or full date (the study year only: imaging/metadata.py ``study_year``)."""
     from reportlab.platypus import Paragraph
 
     meta, patient = ctx.ct.metadata, ctx.ct.patient
-    date = meta.get("StudyDate") or meta.get("SeriesDate")
-    if date and len(str(date)) == 8 and str(date).isdigit():
-        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
     scanner = " ".join(str(v) for v in (meta.get("Manufacturer"), meta.get("ManufacturerModelName")) if v)
     axis = int(np.argmax(np.abs(np.asarray(ctx.ct.affine)[2, :3]) / np.asarray(ctx.ct.spacing)))
     thickness = meta.get("SliceThickness")
@@ -97,9 +96,8 @@ def study_block(ctx, styles, theme) -> list:
                   else (_pretty(phase) if phase else f"not predicted ({contrast.get('reason') or 'no contrast step'})"))  # fmt: skip
     missing = "not in the input" if ctx.ct.source != "nifti" else "not in a NIfTI input"
     rows = [
-        ["Study description", meta.get("StudyDescription") or missing],
-        ["Series description", meta.get("SeriesDescription") or missing],
-        ["Study date", date or missing],
+        ["Study year", study_year(meta) or missing],
+        ["Series number", meta.get("SeriesNumber") or missing],
         ["Scanner", scanner or missing],
         ["Tube voltage, kernel", " / ".join(str(v) for v in (f"{meta['KVP']:g} kV" if meta.get("KVP") else None,
                                                              meta.get("ConvolutionKernel")) if v) or missing],  # fmt: skip

@@ -20,7 +20,8 @@ def test_info_rows_from_dicom_metadata(ts_example, tmp_path):
     assert info["series_instance_uid"] == header.SeriesInstanceUID
     assert "accession_number" not in info and header.AccessionNumber not in {str(v) for v in info.values()}  # identifying, never copied
     assert info["series_number"] == int(header.SeriesNumber) == 2
-    assert info["series_description"] == header.SeriesDescription
+    assert "series_description" not in info and "study_date" not in info  # free text and full dates identify
+    assert info["study_year"] == str(header.StudyDate)[:4]
     assert info["kvp_kv"] == pytest.approx(float(header.KVP))
     assert info["slice_thickness_mm"] == pytest.approx(float(header.SliceThickness))
     assert info["pixel_spacing_mm"] == "x".join(str(float(v)) for v in header.PixelSpacing)

@@ -51,6 +51,7 @@ CANARY_TAGS = {
 CANARIES = (
     "Qzfamilycanary", "Qzgivencanary", "QZPID90417", "QZOTHERPID5", "19230417", "QZACC31337", "19470203",
     "19470204", "19470205", "19470206", "Qzinstitutioncanary", "Qzreferrercanary", "QZSTUDYID7",
+    "1947-02-03", "03.02.1947",  # the study date as a report might print it
     "Qzstudydesccanary", "Qzseriesdesccanary",
 )
 # where the DICOM outputs may carry them: the Patient and General Study modules copied from the source
@@ -60,7 +61,7 @@ ALLOWED_IN_DICOM = {
 }
 # the workbook's info sheet shows the study's accession number, date and series description
 # (body_organ_analysis/measure/info.py): a document for the clinicians, never a name, ID or birth date
-ALLOWED_IN_WORKBOOK = {"19470203", "Qzseriesdesccanary", "Qzstudydesccanary"}  # date and descriptions: the study block
+ALLOWED_IN_WORKBOOK: set[str] = set()  # the study block shows the study year only
 NOT_HU = {"RescaleIntercept": "5000"}  # pixel values far from Hounsfield units: the analysis refuses the series
 
 
@@ -236,4 +237,4 @@ def test_no_canary_outside_the_dicom_outputs(services, pacs, canary_jobs, tmp_pa
     assert leaks == [], report
     if dicomweb_sink_available():  # the outputs do carry the patient module: the canaries reached them
         assert {"PatientName", "PatientID", "AccessionNumber"} <= set(dicom_found), dicom_found
-    assert any("workbook" in row[0] and row[2] for row in table)  # the search does look inside the files
+    # the search does look inside files: it found the canaries inside the DICOM outputs above
