@@ -11,7 +11,7 @@ from body_organ_analysis.bca.findings import findings
 from body_organ_analysis.bca.levels import vertebral_levels
 from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import SliceTables, slice_tables
-from body_organ_analysis.bca.tissues import ALL_TISSUES, metal_voxels, tissue_map
+from body_organ_analysis.bca.tissues import ALL_TISSUES, metal_voxels, slabs, tissue_map
 from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.context import AnalysisContext
 from body_organ_analysis.imaging.body_size import body_size
@@ -57,21 +57,15 @@ def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], Labe
     return document, tissues, tables
 
 
-SLAB_VOXELS = 1 << 23  # tissue_map's full-size temporaries shrink to one slab of this size
-
-
 def tissue_map_by_slabs(
     hu: np.ndarray, regions: LabelMap, windows: dict[str, tuple[float, float]], affine: np.ndarray
 ) -> LabelMap:
     """:func:`tissue_map` (voxel by voxel) slab by slab along the axis slowest in memory:
     the same map, with the temporaries of one slab instead of the whole volume."""
     fortran = hu.flags.f_contiguous and not hu.flags.c_contiguous
-    axis = hu.ndim - 1 if fortran else 0
-    per_slab = max(1, SLAB_VOXELS * hu.shape[axis] // max(1, hu.size))
     data = np.empty(hu.shape, dtype=np.uint8, order="F" if fortran else "C")
     part = None
-    for start in range(0, hu.shape[axis], per_slab):
-        slab = tuple(slice(start, start + per_slab) if a == axis else slice(None) for a in range(hu.ndim))
+    for slab in slabs(hu):
         slab_regions = LabelMap(regions.data[slab], regions.affine, regions.labels, regions.model, regions.origin)
         part = tissue_map(hu[slab], slab_regions, windows, affine)
         data[slab] = part.data

@@ -11,7 +11,7 @@ is counted by :func:`metal_voxels` and reported on its own.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -64,6 +64,19 @@ def tissue_map(
                     details={"hu_windows": {k: list(v) for k, v in windows.items()}})  # fmt: skip
 
 
+SLAB_VOXELS = 1 << 23  # full-size temporaries shrink to one slab of about this many voxels
+
+
+def slabs(array: np.ndarray) -> Iterator[tuple[slice, ...]]:
+    """Index tuples of consecutive slabs along the axis slowest in ``array``'s memory order."""
+    fortran = array.flags.f_contiguous and not array.flags.c_contiguous
+    axis = array.ndim - 1 if fortran else 0
+    per_slab = max(1, SLAB_VOXELS * array.shape[axis] // max(1, array.size))
+    for start in range(0, array.shape[axis], per_slab):
+        yield tuple(slice(start, start + per_slab) if a == axis else slice(None) for a in range(array.ndim))
+
+
 def metal_voxels(hu: np.ndarray, regions: LabelMap, windows: Mapping[str, tuple[float, float]]) -> int:
-    """Body voxels above the bone window (metal: implants, wires, dental fillings)."""
-    return int(np.count_nonzero((hu > windows["bone"][1]) & (regions.data > 0)))
+    """Body voxels above the bone window (metal: implants, wires, dental fillings), slab by slab."""
+    top = windows["bone"][1]
+    return sum(int(np.count_nonzero((hu[s] > top) & (regions.data[s] > 0))) for s in slabs(hu))
