@@ -69,7 +69,14 @@ def world_axis(affine: np.ndarray, array_axis: int) -> int:
 
 def array_axis(affine: np.ndarray, world: int) -> int:
     """The array axis closest to RAS axis ``world`` (2: the head-feet axis)."""
-    return int(np.flatnonzero(nib.orientations.io_orientation(affine)[:, 0] == world)[0])
+    return axis_towards(affine, world)[0]
+
+
+def axis_towards(affine: np.ndarray, world: int) -> tuple[int, float]:
+    """The array axis closest to RAS axis ``world`` and its sign (+1: the index grows towards R, A or S)."""
+    ornt = nib.orientations.io_orientation(affine)
+    axis = int(np.flatnonzero(ornt[:, 0] == world)[0])
+    return axis, float(ornt[axis, 1])
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from body_organ_analysis.imaging.orientation import voxel_spacing
+from body_organ_analysis.imaging.orientation import axis_towards, voxel_spacing
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.measure.label_index import LabelIndex
 from body_organ_analysis.report.rounding import round_hu, round_volume_ml
@@ -36,13 +36,6 @@ MAX_SD_HU = 60.0  # trabecular bone of a sound ROI varies far less
 MIN_ROI_ML = 0.5
 HEAD_TO_FEET = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 7)]
 HEAD_TO_FEET += ["S1"]
-
-
-def _axis_towards(affine: np.ndarray, ras_axis: int) -> tuple[int, float]:
-    """The voxel axis closest to RAS axis ``ras_axis`` and its sign (+1: index grows that way)."""
-    directions = affine[:3, :3] / np.asarray(voxel_spacing(affine))
-    axis = int(np.argmax(np.abs(directions[ras_axis])))
-    return axis, float(np.sign(directions[ras_axis, axis]))
 
 
 def _ball(spacing: tuple[float, float, float], radius_mm: float) -> np.ndarray:
@@ -72,7 +65,7 @@ def trabecular_roi_in_box(local: np.ndarray, affine: np.ndarray) -> np.ndarray:
     eroded = ndimage.binary_erosion(local, structure=_ball(spacing, CORTEX_MARGIN_MM))
     if not eroded.any():
         return eroded
-    ap_axis, ap_sign = _axis_towards(affine, 1)  # anterior = +y in RAS
+    ap_axis, ap_sign = axis_towards(affine, 1)  # anterior = +y in RAS
     ap_mm = ap_sign * spacing[ap_axis] * np.arange(local.shape[ap_axis], dtype=np.float64)
     ap_of_mask = ap_mm[np.any(local, axis=tuple(a for a in range(3) if a != ap_axis))]
     front, back = ap_of_mask.max(), ap_of_mask.min()
@@ -85,7 +78,7 @@ def trabecular_roi_in_box(local: np.ndarray, affine: np.ndarray) -> np.ndarray:
         return body
     sizes = np.bincount(pieces.reshape(-1))[1:]
     body = pieces == (int(np.argmax(sizes)) + 1)
-    si_axis, _ = _axis_towards(affine, 2)
+    si_axis, _ = axis_towards(affine, 2)
     levels = np.flatnonzero(np.any(body, axis=tuple(a for a in range(3) if a != si_axis)))
     first, last = levels.min(), levels.max()
     low = first + CRANIOCAUDAL_KEEP[0] * (last - first)
@@ -111,7 +104,7 @@ def _quality(total: LabelMap, index: LabelIndex, roi: np.ndarray, box: tuple[sli
                        "(cortex, endplate, metal or a fracture inside it)")  # fmt: skip
     if entry["roi_volume_ml"] < MIN_ROI_ML:
         reasons.append(f"small ROI ({entry['roi_volume_ml']:.2g} mL < {MIN_ROI_ML:g} mL)")
-    si_axis, _ = _axis_towards(total.affine, 2)
+    si_axis, _ = axis_towards(total.affine, 2)
     planes = box[si_axis].start + np.flatnonzero(np.moveaxis(roi, si_axis, 0).any(axis=(1, 2)))
     neighbours = set()
     for other in sorted(vertebra_ids - {label}):  # a neighbour with a voxel in the ROI's planes
