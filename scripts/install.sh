@@ -9,7 +9,7 @@ if [[ "${1:-}" == "--system" ]]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends \
     orthanc orthanc-dicomweb orthanc-python rabbitmq-server samba dcmtk postgresql docker-compose dicom3tools \
-    poppler-utils iproute2 util-linux chromium chromium-driver
+    poppler-utils iproute2 util-linux chromium chromium-driver docker.io debootstrap
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
