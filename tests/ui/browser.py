@@ -98,6 +98,13 @@ def wait_for(condition, timeout: float = 60.0, interval: float = 0.25, what: str
         time.sleep(interval)
 
 
+def wait_until_idle(driver, timeout: float = 60.0) -> None:
+    """Wait until the app's script run has finished: a click during a rerun (after an upload,
+    say) can be lost when the page is redrawn."""
+    wait_for(lambda: driver.find_element("css selector", "[data-testid=stApp]")
+             .get_attribute("data-test-script-state") == "notRunning", timeout, what="the app to be idle")  # fmt: skip
+
+
 def page_text(driver) -> str:
     return driver.find_element("tag name", "body").text
 

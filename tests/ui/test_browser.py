@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.ui.browser import app_server, choose_option, click_text, make_driver, page_text, wait_for
+from tests.ui.browser import app_server, choose_option, click_text, make_driver, page_text, wait_for, wait_until_idle
 from tests.ui.conftest import DATA, save_shot
 
 pytestmark = [pytest.mark.usefixtures("browser_available"), pytest.mark.timeout(600)]
@@ -52,6 +52,7 @@ def upload(driver, index: int, path: Path) -> None:
         driver.find_elements("css selector", "input[type=file]")), 30, what="file inputs")  # fmt: skip
     inputs[index].send_keys(str(path))
     wait_for(lambda: path.name in page_text(driver), 30, what=f"{path.name} uploaded")
+    wait_until_idle(driver)
 
 
 def start_page(driver, url: str) -> None:
