@@ -48,6 +48,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$series" && -d "$series" ]] || { echo "compose_smoke: --series must name a folder of DICOM files" >&2; exit 2; }
 [[ -z "$weights" || -d "$weights" ]] || { echo "compose_smoke: --weights $weights is not a folder" >&2; exit 2; }
+if [[ -n "$weights" ]] && ! setpriv --reuid 1000 --regid 1000 --clear-groups test -r "$weights" -a -x "$weights" 2>/dev/null; then
+  echo "compose_smoke: --weights $weights cannot be read by the containers' user (uid 1000): chmod -R a+rX it" >&2; exit 2
+fi
 
 started=$(date +%s.%N)
 step_start=$started
@@ -249,6 +252,13 @@ docker run --rm --network host --read-only --tmpfs /tmp --security-opt no-new-pr
 [[ -n "$(find "$work/cli-out" -name '*.xlsx' -print -quit)" ]] || fail "the cli image wrote no workbook to /out"
 [[ -z "$(find "$work/cli-out" -name '.boa-staging-*' -print -quit)" ]] || fail "the cli image left a staging folder in /out"
 echo "compose_smoke:   /out: $(find "$work/cli-out" -type f | wc -l) files"
+mkdir -m 700 "$work/unreadable-weights"
+cli_rc=0
+docker run --rm --network host --read-only --tmpfs /tmp --user 1000:1000 -v "$work/unreadable-weights:/weights:ro" \
+  boa-cli --version > "$work/cli-unreadable.log" 2>&1 || cli_rc=$?
+[[ $cli_rc == 13 ]] && grep -q "cannot be read" "$work/cli-unreadable.log" \
+  || fail "an unreadable /weights gave exit $cli_rc without the message (see $work/cli-unreadable.log)"
+echo "compose_smoke:   unreadable /weights refused with exit 13"
 
 step "teardown"
 compose down -v --remove-orphans > /dev/null 2>&1

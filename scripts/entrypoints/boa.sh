@@ -4,7 +4,12 @@
 # the image (/opt/boa/weights); neither hides the other.
 set -eu
 if [ -z "${TOTALSEG_WEIGHTS_PATH:-}" ]; then
-  if [ -n "$(ls -A /weights 2>/dev/null)" ]; then
+  if [ -d /weights ] && ! { [ -r /weights ] && [ -x /weights ]; }; then
+    echo "boa-entrypoint: the folder mounted at /weights cannot be read by user $(id -u):" \
+      "make it readable on the host (chmod -R a+rX FOLDER) or mount another one" >&2
+    exit 13  # WEIGHTS_MISSING (docs/exit_codes.md)
+  fi
+  if [ -n "$(ls -A /weights)" ]; then
     export TOTALSEG_WEIGHTS_PATH=/weights
   else
     export TOTALSEG_WEIGHTS_PATH=/opt/boa/weights
