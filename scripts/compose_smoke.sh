@@ -24,7 +24,6 @@
 # 4 an image build failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
 
 series=; weights=; allow_stand_in=false; model=total+bca; bca_engine=threshold; wheelhouse=
 torch_version=2.14.1; wheel_port=18999; cache=/var/cache/boa-docker; timeout_s=1800; keep=false; site_cas=()
@@ -246,16 +245,15 @@ delivered_rows=$(sql "SELECT count(*) FROM jobs WHERE state = 'delivered'")
 echo "compose_smoke:   statistics database: $delivered_rows job(s) delivered"
 
 step "cli image as non-root on a mounted folder"
-docker run --rm --network host --read-only --tmpfs /tmp --security-opt no-new-privileges:true --user 1000:1000 \
-  -v "$series:/data:ro" -v "$work/cli-out:/out" boa-cli -i /data -o /out -m bca --bca-engine threshold \
+run_cli=(docker run --rm --network host --read-only --tmpfs /tmp --security-opt no-new-privileges:true --user 1000:1000)
+"${run_cli[@]}" -v "$series:/data:ro" -v "$work/cli-out:/out" boa-cli -i /data -o /out -m bca --bca-engine threshold \
   > "$work/cli.log" 2>&1 || { tail -20 "$work/cli.log" >&2; fail "the cli image did not write its results to /out"; }
 [[ -n "$(find "$work/cli-out" -name '*.xlsx' -print -quit)" ]] || fail "the cli image wrote no workbook to /out"
 [[ -z "$(find "$work/cli-out" -name '.boa-staging-*' -print -quit)" ]] || fail "the cli image left a staging folder in /out"
 echo "compose_smoke:   /out: $(find "$work/cli-out" -type f | wc -l) files"
 mkdir -m 700 "$work/unreadable-weights"
 cli_rc=0
-docker run --rm --network host --read-only --tmpfs /tmp --user 1000:1000 -v "$work/unreadable-weights:/weights:ro" \
-  boa-cli --version > "$work/cli-unreadable.log" 2>&1 || cli_rc=$?
+"${run_cli[@]}" -v "$work/unreadable-weights:/weights:ro" boa-cli --version > "$work/cli-unreadable.log" 2>&1 || cli_rc=$?
 [[ $cli_rc == 13 ]] && grep -q "cannot be read" "$work/cli-unreadable.log" \
   || fail "an unreadable /weights gave exit $cli_rc without the message (see $work/cli-unreadable.log)"
 echo "compose_smoke:   unreadable /weights refused with exit 13"
