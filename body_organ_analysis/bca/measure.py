@@ -11,7 +11,8 @@ from body_organ_analysis.bca.findings import findings
 from body_organ_analysis.bca.levels import vertebral_levels
 from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import SliceTables, slice_tables
-from body_organ_analysis.bca.tissues import ALL_TISSUES, metal_voxels, slabs, tissue_map
+from body_organ_analysis.bca.tissues import ALL_TISSUES, metal_voxels, tissue_map
+from body_organ_analysis.imaging.slabs import slabs
 from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.context import AnalysisContext
 from body_organ_analysis.imaging.body_size import body_size

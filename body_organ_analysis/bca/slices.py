@@ -93,11 +93,11 @@ def slice_tables(
 
     hu_v, tissue_v, parts_v = last(hu), last(tissues.data), last(parts.data)
     # Work in memory order: for Fortran-ordered arrays (as nibabel gives them) use the
-    # transposed views, which are C-ordered with z first. Blocks of about 4 M voxels.
+    # transposed views, which are C-ordered with z first. Blocks of about 1 M voxels.
     fortran = bool(hu_v.flags.f_contiguous and not hu_v.flags.c_contiguous)
     if fortran:
         hu_v, tissue_v, parts_v = hu_v.T, tissue_v.T, parts_v.T
-    rows = max(1, (1 << 22) * hu_v.shape[0] // max(1, hu_v.size))
+    rows = max(1, (1 << 20) * hu_v.shape[0] // max(1, hu_v.size))
     z_index = np.arange(nz, dtype=np.int32)
     for start in range(0, hu_v.shape[0], rows):
         block = slice(start, start + rows)
@@ -137,12 +137,10 @@ def slice_tables(
 
 def extents(labels: np.ndarray, axis: int, count: int, nz: int) -> np.ndarray:
     """(nz, count) bool: which slices lie within each label's extent along ``axis`` (one C pass)."""
-    from scipy import ndimage
+    from body_organ_analysis.labelmap import label_boxes
 
     present = np.zeros((nz, count), dtype=bool)
-    if labels.flags.f_contiguous and not labels.flags.c_contiguous:  # scan in memory order
-        labels, axis = labels.T, labels.ndim - 1 - axis
-    for index, box in enumerate(ndimage.find_objects(labels, max_label=count - 1), start=1):
+    for index, box in enumerate(label_boxes(labels, max_label=count - 1), start=1):
         if box is not None:
             present[box[axis], index] = True
     return present

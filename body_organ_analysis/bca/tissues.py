@@ -11,10 +11,11 @@ is counted by :func:`metal_voxels` and reported on its own.
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import numpy as np
 
+from body_organ_analysis.imaging.slabs import slabs
 from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
 
@@ -62,18 +63,6 @@ def tissue_map(
     data = lut.ravel()[window_class]
     return LabelMap(data, affine.copy(), TISSUE_LABELS, "tissues", origin="derived",
                     details={"hu_windows": {k: list(v) for k, v in windows.items()}})  # fmt: skip
-
-
-SLAB_VOXELS = 1 << 23  # full-size temporaries shrink to one slab of about this many voxels
-
-
-def slabs(array: np.ndarray) -> Iterator[tuple[slice, ...]]:
-    """Index tuples of consecutive slabs along the axis slowest in ``array``'s memory order."""
-    fortran = array.flags.f_contiguous and not array.flags.c_contiguous
-    axis = array.ndim - 1 if fortran else 0
-    per_slab = max(1, SLAB_VOXELS * array.shape[axis] // max(1, array.size))
-    for start in range(0, array.shape[axis], per_slab):
-        yield tuple(slice(start, start + per_slab) if a == axis else slice(None) for a in range(array.ndim))
 
 
 def metal_voxels(hu: np.ndarray, regions: LabelMap, windows: Mapping[str, tuple[float, float]]) -> int:

@@ -29,6 +29,8 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 
+from body_organ_analysis.imaging.slabs import slabs
+
 CANONICAL = ("R", "A", "S")
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # its own inverse
 RAS_TO_LPS = LPS_TO_RAS
@@ -142,12 +144,18 @@ def slice_positions_mm(affine: np.ndarray, shape: tuple[int, ...], axis: int) ->
 
 
 def body_midline_x(body: np.ndarray, affine: np.ndarray) -> float:
-    """World x (mm) of the body's midline: the centre of its left-right extent."""
-    index = np.argwhere(body)
-    if index.size == 0:
+    """World x (mm) of the body's midline: the centre of the left-right extent of the
+    non-zero voxels of ``body`` (a mask or a label map), found slab by slab."""
+    low, high = np.inf, -np.inf
+    for slab in slabs(body, voxels=1 << 20):  # indices as int64 then float: 48 bytes a voxel
+        index = np.argwhere(body[slab])
+        if index.size:
+            index += [s.start or 0 for s in slab]
+            x = world_coordinates(affine, index)[:, 0]
+            low, high = min(low, x.min()), max(high, x.max())
+    if low > high:
         raise ValueError("an empty body mask has no midline")
-    x = world_coordinates(affine, index)[:, 0]
-    return float((x.min() + x.max()) / 2.0)
+    return float((low + high) / 2.0)
 
 
 def patient_side(x_mm: float, midline_x_mm: float) -> Side:

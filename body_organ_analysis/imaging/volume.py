@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 
 from body_organ_analysis.imaging.orientation import voxel_spacing
+from body_organ_analysis.imaging.slabs import slabs
 
 
 @dataclass
@@ -69,6 +70,8 @@ class CTVolume:
         digest.update(str(self.data.dtype).encode())
         digest.update(np.asarray(self.data.shape, dtype=np.int64).tobytes())
         digest.update(np.round(np.asarray(self.affine, dtype=np.float64), 5).tobytes())
-        for plane in self.data:  # C-order bytes, one plane at a time: no copy of the volume
-            digest.update(np.ascontiguousarray(plane).tobytes())
+        # the voxels in NIfTI's order (first index fastest), as nibabel's Fortran-ordered arrays
+        # hold them: no copy for those; slab by slab along the last axis for any other layout
+        for slab in slabs(self.data, axis=self.data.ndim - 1):
+            digest.update(np.ascontiguousarray(self.data[slab].T))
         return digest.hexdigest()

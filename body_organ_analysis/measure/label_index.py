@@ -19,9 +19,8 @@ from functools import cached_property
 from typing import Iterable
 
 import numpy as np
-from scipy import ndimage
 
-from body_organ_analysis.labelmap import label_counts
+from body_organ_analysis.labelmap import label_boxes, label_counts
 
 Box = tuple[slice, ...]
 CHUNK_VOXELS = 1 << 23  # 8 Mi voxels per chunk: bounds every temporary to tens of MB
@@ -66,10 +65,7 @@ class LabelIndex:
     @cached_property
     def boxes(self) -> list[Box | None]:
         """Bounding box of every id 1..max (``boxes[id - 1]``; None when absent)."""
-        if self.order == "C":
-            return ndimage.find_objects(self.data)
-        # find_objects walks C order: give it the transposed (C-ordered) view, flip boxes back
-        return [None if box is None else box[::-1] for box in ndimage.find_objects(self.data.T)]
+        return label_boxes(self.data)
 
     def present(self, label: int) -> bool:
         return 0 < label < self.counts.size and bool(self.counts[label])

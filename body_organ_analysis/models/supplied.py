@@ -88,8 +88,10 @@ def load_supplied(path: Path, spec: ModelSpec, ct: CTVolume) -> LabelMap:
                 f"{spec.name!r} it is {labels[clashes[0]]!r}. Supply a map with the model's own ids."
             )
     dtype = np.uint8 if max(labels) < 256 else np.uint16
+    # a copy only where needed: a mapped (uncompressed) file, a reoriented view, another dtype
+    contiguous = data.flags.c_contiguous or data.flags.f_contiguous
     return LabelMap(
-        data=data.astype(dtype),
+        data=data.astype(dtype, copy=isinstance(data, np.memmap) or not contiguous),
         affine=ct.affine.copy(),
         labels=labels,
         model=spec.name,

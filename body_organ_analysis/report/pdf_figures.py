@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from body_organ_analysis.bca.slices import SliceTables
 from body_organ_analysis.bca.tissues import ALL_TISSUES, TISSUE_LABELS
 from body_organ_analysis.imaging.orientation import EDGE_LETTERS, View, display_plane, reorientation
+from body_organ_analysis.imaging.slabs import nonzero_along_axes, slabs
 
 TISSUE_COLOURS = {"muscle": "#d62728", "bone": "#f2e6c9", "sat": "#ffbf00", "vat": "#2ca02c",
                   "imat": "#9467bd", "pat": "#17becf", "eat": "#e377c2", "tat": "#8c564b"}  # fmt: skip
@@ -74,6 +76,18 @@ class RasVolumes:
     spacing: tuple[float, float, float]
     step: int  # in-plane subsampling for display
 
+    @cached_property
+    def body_extent(self) -> list[np.ndarray]:
+        """For each RAS axis, which of its indices hold body (a body region), in one pass."""
+        return nonzero_along_axes(self.regions)
+
+    def coronal_projection(self, label: int) -> np.ndarray:
+        """Voxels of ``label`` along the front-back axis, shape (x, 1, z), slab by slab."""
+        projection = np.empty((self.tissues.shape[0], 1, self.tissues.shape[2]), dtype=np.intp)
+        for slab in slabs(self.tissues, axis=2):
+            projection[slab] = (self.tissues[slab] == label).sum(axis=1, keepdims=True)
+        return projection
+
 
 def ras_volumes(hu, affine, tissues, regions, total) -> RasVolumes:
     change = reorientation(affine, hu.shape)
@@ -116,7 +130,7 @@ def edge_letters(ax, view: View, size: float = 6) -> None:
 
 def axial_picks(vol: RasVolumes, count: int = 5) -> np.ndarray:
     """RAS z indices of the equidistant axial slices shown (within the body's extent)."""
-    body_slices = np.flatnonzero((vol.regions > 0).any(axis=(0, 1)))
+    body_slices = np.flatnonzero(vol.body_extent[2])
     if body_slices.size == 0:
         body_slices = np.arange(vol.hu.shape[2])
     return np.unique(np.linspace(body_slices[0], body_slices[-1], count + 2)[1:-1].round().astype(int))
@@ -124,11 +138,11 @@ def axial_picks(vol: RasVolumes, count: int = 5) -> np.ndarray:
 
 def summary_cuts(vol: RasVolumes) -> tuple[int, int]:
     """(y, x) RAS indices of the coronal and sagittal cuts: through the body's centre."""
-    body = vol.regions > 0
-    if not body.any():
+    along_x, along_y, along_z = vol.body_extent
+    if not along_z.any():
         return vol.hu.shape[1] // 2, vol.hu.shape[0] // 2
-    ys = np.flatnonzero(body.any(axis=(0, 2)))
-    xs = np.flatnonzero(body.any(axis=(1, 2)))
+    ys = np.flatnonzero(along_y)
+    xs = np.flatnonzero(along_x)
     return int(np.round(ys.mean())), int((xs[0] + xs[-1]) // 2)
 
 
@@ -226,7 +240,7 @@ def heatmap_figure(vol: RasVolumes, tables: SliceTables, theme: Theme) -> bytes:
     sx, _, sz = vol.spacing
     for ax, tissue in zip(axes, shown):
         label = [k for k, v in TISSUE_LABELS.items() if v == tissue][0]
-        projection = (vol.tissues == label).sum(axis=1, keepdims=True)  # along the front-back axis
+        projection = vol.coronal_projection(label)
         ax.imshow(panel(projection, "coronal", 0, vol.step), cmap="inferno", aspect=sz / (sx * vol.step),
                   interpolation="nearest")  # fmt: skip
         ax.set_title(tissue.upper())

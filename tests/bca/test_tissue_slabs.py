@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from body_organ_analysis.bca import measure, tissues
+from body_organ_analysis.bca import measure
+from body_organ_analysis.imaging import slabs as slab_module
 from body_organ_analysis.bca.threshold import threshold_maps
 from body_organ_analysis.bca.tissues import metal_voxels, tissue_map
 
@@ -23,7 +24,7 @@ def test_slabs_give_the_whole_volume_map(monkeypatch, small_ct, small_total, ord
     metal = int(np.count_nonzero((hu_metal > windows["bone"][1]) & (regions.data > 0)))
     assert metal > 0
     for slab_voxels in (1, 5000, 10**9):  # one plane per slab, ragged slabs, one slab
-        monkeypatch.setattr(tissues, "SLAB_VOXELS", slab_voxels)
+        monkeypatch.setattr(slab_module, "SLAB_VOXELS", slab_voxels)
         assert metal_voxels(hu_metal, regions, windows) == metal
         slabs = measure.tissue_map_by_slabs(hu, regions, windows, small_ct.affine)
         assert slabs.data.dtype == whole.data.dtype and np.array_equal(slabs.data, whole.data)
