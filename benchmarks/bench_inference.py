@@ -1,10 +1,15 @@
-"""Time one model call: the in-process engine vs TotalSegmentator's python API, same stand-in weights.
+"""Time one model call: the in-process engine vs TotalSegmentator's python API and its command, same stand-in weights.
 
     python benchmarks/bench_inference.py [--model total] [--fast] [--ct PATH] [--threads N] [--repeat 2]
+                                         [--against api,command]
 
-Stand-in weights (tiny random networks) are generated in a temporary folder,
-so the figures measure everything but the network itself: loading,
-pre/postprocessing, process pools. Prints one line per call.
+The command (``TotalSegmentator -i CT -o DIR -ta TASK -d cpu -ml``) runs as a process of
+its own per call, as a user runs it, with OMP_NUM_THREADS set to --threads.
+
+Stand-in weights (tiny random networks) are generated in a temporary folder. With
+``--fast`` the figures are mostly what surrounds the network (loading, pre- and
+postprocessing, process pools); at 1.5 mm the stand-in's own convolutions, the same work
+in both tools, take most of a call (docs/models.md). Prints one line per call.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def main() -> None:
     parser.add_argument("--ct", type=Path, default=DEFAULT_CT)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--repeat", type=int, default=2, help="calls of each kind")
+    parser.add_argument("--against", default="api,command", help="api, command or both (comma-separated)")
     args = parser.parse_args()
 
     import numpy as np
@@ -65,6 +71,11 @@ def main() -> None:
             print(f"in-process engine, call {call}: {elapsed:6.1f} s "
                   f"(load {record['load_time_s']:.1f} s, inference {record['inference_time_s']:.1f} s)")
 
+        against = set(args.against.split(","))
+        if "command" in against:
+            time_command(args, spec.task or spec.name, Path(temporary) / "ts-command")
+        if "api" not in against:
+            return
         from totalsegmentator.python_api import totalsegmentator
 
         for call in range(1, args.repeat + 1):
@@ -76,6 +87,19 @@ def main() -> None:
         if not spec.requires:
             differing = int(np.count_nonzero(np.asarray(image.dataobj) != ours))
             print(f"differing voxels between the two: {differing}")
+
+
+def time_command(args: argparse.Namespace, task: str, out: Path) -> None:
+    """Wall time of the TotalSegmentator command, a fresh process per call."""
+    import subprocess
+
+    command = [str(Path(sys.executable).with_name("TotalSegmentator")), "-i", str(args.ct), "-o", str(out),
+               "-ta", task, "-d", "cpu", "-ml", "-q", *(["--fast"] if args.fast else [])]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    for call in range(1, args.repeat + 1):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"TotalSegmentator command, call {call}: {time.perf_counter() - start:6.1f} s")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ def segment_models(
         if spec.name not in sources:
             continue
         if sources[spec.name] == "supplied":  # nothing is segmented: say so, not "segmented in 0.0 s"
-            label_map, record = _obtain(ctx, spec, "supplied", previous_manifest)
+            with ctx.step(f"read supplied {spec.name}"):  # read and checked: a step of its own
+                label_map, record = _obtain(ctx, spec, "supplied", previous_manifest)
             log.info("%s: supplied with --segmentation (not segmented)", spec.name)
             ctx.timings_s[f"segment {spec.name}"] = 0.0
         else:

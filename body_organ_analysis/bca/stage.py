@@ -10,9 +10,11 @@ here are measured like every other label map (structure-measurements.json).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from body_organ_analysis.context import AnalysisContext
+from body_organ_analysis.labelmap import LabelMap
 from body_organ_analysis.report.provenance import run_provenance, with_provenance
 from body_organ_analysis.report.workbook import Sheet
 
@@ -50,20 +52,28 @@ def run(ctx: AnalysisContext) -> None:
         document, tissues, tables = measure_body_composition(ctx)
     provenance = run_provenance(ctx.labelmaps, ctx.model_records)
     document = with_provenance(document, provenance)
-    with ctx.step("bca write"):
-        ctx.output.write_labelmap("tissues", tissues)
-        ctx.results["bca"] = document
-        ctx.output.write_json(MEASUREMENTS_NAME, document)
-        ctx.sheets.extend(bca_sheets(document, tables))
-        ctx.info.update(provenance.info_rows())
-        ctx.info.update(bca_info(document))
-    if document["approximate"]:
-        ctx.warn("body composition comes from the weights-free threshold engine: values are approximate")
-    if not ctx.settings.bca_no_pdf:
-        from body_organ_analysis.report.pdf import write_report
+    # tissues.nii.gz is compressed in a thread (zlib releases the GIL) while the PDF is drawn
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="boa-tissues") as writer:
+        written = writer.submit(_write_tissues, ctx, tissues)
+        with ctx.step("bca write"):
+            ctx.results["bca"] = document
+            ctx.output.write_json(MEASUREMENTS_NAME, document)
+            ctx.sheets.extend(bca_sheets(document, tables))
+            ctx.info.update(provenance.info_rows())
+            ctx.info.update(bca_info(document))
+        if document["approximate"]:
+            ctx.warn("body composition comes from the weights-free threshold engine: values are approximate")
+        if not ctx.settings.bca_no_pdf:
+            from body_organ_analysis.report.pdf import write_report
 
-        with ctx.step("bca report pdf"):
-            write_report(ctx.output.path(REPORT_NAME), ctx, document, tissues, tables)
+            with ctx.step("bca report pdf"):
+                write_report(ctx.output.path(REPORT_NAME), ctx, document, tissues, tables)
+        written.result()  # its errors surface here
+
+
+def _write_tissues(ctx: AnalysisContext, tissues: LabelMap) -> None:
+    with ctx.step("write tissues"):  # timed in its thread: it overlaps the report
+        ctx.output.write_labelmap("tissues", tissues)
 
 
 def bca_sheets(document: dict[str, Any], tables) -> list[Sheet]:

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
-SLAB_VOXELS = 1 << 23  # full-size temporaries shrink to one slab of about this many voxels
+SLAB_VOXELS = 1 << 21  # full-size temporaries shrink to one slab of about this many voxels
 
 
 def slowest_axis(array: np.ndarray) -> int:
