@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from body_organ_analysis.bca.aggregation import aggregate, region_slices
-from body_organ_analysis.bca.findings import breast_implants, cavity_volumes_ml
+from body_organ_analysis.bca.findings import breast_implants, cavity_volumes_ml, findings
 from body_organ_analysis.bca.levels import patient_height_m, vertebral_levels
 from body_organ_analysis.bca.region import examined_region, region_coverage_mm
 from body_organ_analysis.bca.slices import slice_tables
@@ -15,7 +15,7 @@ from body_organ_analysis.bca.tissues import TISSUE_IDS, tissue_map
 from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.errors import UsageError
 from body_organ_analysis.labelmap import LabelMap
-from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
+from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_LABELS
 
 REGION_IDS = {name: label for label, name in BODY_REGIONS_LABELS.items()}
 
@@ -140,6 +140,27 @@ def test_implant_side_is_the_patients_side_from_the_body_midline(flip_x):
     implants = breast_implants(LabelMap(data, affine, BODY_REGIONS_LABELS, "body_regions"), 0.05)
     assert implants == [{"side": "left", "volume_ml": pytest.approx(400 * 0.05)},
                         {"side": "right", "volume_ml": pytest.approx(600 * 0.05)}]
+
+
+def test_findings_find_implants_through_the_slice_tables_and_none_without():
+    data = np.zeros((40, 20, 20), dtype=np.uint8, order="F")
+    data[:, 2:18, 2:18] = 1
+    data[2:10, 12:17, 5:15] = 8  # 400 voxels of 64 mm^3: 25.6 mL on the patient's left
+    data[25:37, 12:17, 5:15] = 8  # 600 voxels: 38.4 mL on the right
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    hu = np.zeros(data.shape, dtype=np.int16, order="F")
+    parts = LabelMap(np.ones_like(data), affine, BODY_PARTS_LABELS, "body_parts")
+
+    def found(regions_data: np.ndarray) -> dict:
+        regions = LabelMap(regions_data, affine, BODY_REGIONS_LABELS, "body_regions")
+        tables = slice_tables(hu, affine, tissue_map(hu, regions, hu_windows(), affine), regions, parts, None)
+        return findings(tables, regions)
+
+    with_implants = found(data)
+    assert with_implants["breast_implant_count"] == 2
+    assert with_implants["breast_implants"] == [{"side": "left", "volume_ml": pytest.approx(25.6)},
+                                                {"side": "right", "volume_ml": pytest.approx(38.4)}]
+    assert found(np.where(data == 8, 1, data).astype(np.uint8))["breast_implants"] == []
 
 
 def test_middle_slice_is_the_middle_in_world_z_whatever_the_slice_order():
