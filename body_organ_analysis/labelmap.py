@@ -108,13 +108,18 @@ def read_embedded_labels(image: nib.Nifti1Image) -> dict[int, str] | None:
     return None
 
 
+def is_fortran(data: np.ndarray) -> bool:
+    """Whether ``data`` is laid out in Fortran order only (as nibabel hands out volumes)."""
+    return bool(data.flags.f_contiguous and not data.flags.c_contiguous)
+
+
 COUNT_CHUNK_VOXELS = 1 << 23  # np.bincount casts its input to intp: 8 Mi voxels at a time
 
 
 def label_counts(labels_data: np.ndarray, minlength: int = 0) -> np.ndarray:
     """Voxels per label id of a non-negative integer map, as ``np.bincount`` but chunk by
     chunk in memory order (no full-volume intp copy)."""
-    order = "F" if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous else "C"
+    order = "F" if is_fortran(labels_data) else "C"
     flat = labels_data.ravel(order=order)
     size = max(minlength, int(flat.max()) + 1 if flat.size else 1)
     if flat.dtype == np.uint8 and flat.size > 1:
@@ -146,7 +151,7 @@ def label_boxes(labels_data: np.ndarray, max_label: int = 0) -> list[tuple[slice
     through their transposed view, in their own memory order."""
     from scipy import ndimage
 
-    if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous:
+    if is_fortran(labels_data):
         return [None if box is None else box[::-1] for box in ndimage.find_objects(labels_data.T, max_label)]
     return ndimage.find_objects(labels_data, max_label)
 

@@ -16,7 +16,7 @@ from body_organ_analysis.imaging.slabs import slabs
 from body_organ_analysis.settings import hu_windows
 from body_organ_analysis.context import AnalysisContext
 from body_organ_analysis.imaging.body_size import body_size
-from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.labelmap import LabelMap, is_fortran
 
 
 def measure_body_composition(ctx: AnalysisContext) -> tuple[dict[str, Any], LabelMap, SliceTables]:
@@ -63,7 +63,7 @@ def tissue_map_by_slabs(
 ) -> LabelMap:
     """:func:`tissue_map` (voxel by voxel) slab by slab along the axis slowest in memory:
     the same map, with the temporaries of one slab instead of the whole volume."""
-    fortran = hu.flags.f_contiguous and not hu.flags.c_contiguous
+    fortran = is_fortran(hu)
     data = np.empty(hu.shape, dtype=np.uint8, order="F" if fortran else "C")
     part = None
     for slab in slabs(hu):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from body_organ_analysis.labelmap import is_fortran
+
 
 def disk(radius_px: int) -> np.ndarray:
     """In-plane disk structuring element of shape (2r+1, 2r+1, 1)."""
@@ -122,10 +124,6 @@ def inplane_distance_mm(mask: np.ndarray, spacing_xy: tuple[float, float]) -> np
     """Distance (mm) of each mask voxel to the nearest background voxel in its own slice."""
     padded = np.pad(mask, ((1, 1), (1, 1), (0, 0)))
     return _edt_2d(padded, spacing_xy)[1:-1, 1:-1, :]
-
-
-def is_fortran(data: np.ndarray) -> bool:
-    return bool(data.flags.f_contiguous and not data.flags.c_contiguous)
 
 
 def block_reduce_mean(data: np.ndarray, factor: int) -> np.ndarray:

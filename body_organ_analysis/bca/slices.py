@@ -16,7 +16,7 @@ import numpy as np
 
 from body_organ_analysis.bca.tissues import ALL_TISSUES, FAT_TISSUES, TISSUE_IDS
 from body_organ_analysis.imaging.orientation import array_axis, slice_positions_mm, voxel_spacing
-from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.labelmap import LabelMap, is_fortran
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS
 from body_organ_analysis.report.rounding import round_area_cm2, round_hu, round_volume_ml
 
@@ -94,7 +94,7 @@ def slice_tables(
     hu_v, tissue_v, parts_v = last(hu), last(tissues.data), last(parts.data)
     # Work in memory order: for Fortran-ordered arrays (as nibabel gives them) use the
     # transposed views, which are C-ordered with z first. Blocks of about 1 M voxels.
-    fortran = bool(hu_v.flags.f_contiguous and not hu_v.flags.c_contiguous)
+    fortran = is_fortran(hu_v)
     if fortran:
         hu_v, tissue_v, parts_v = hu_v.T, tissue_v.T, parts_v.T
     rows = max(1, (1 << 20) * hu_v.shape[0] // max(1, hu_v.size))

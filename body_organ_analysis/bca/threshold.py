@@ -15,7 +15,7 @@ import numpy as np
 
 from body_organ_analysis.imaging.orientation import Reorientation, reorientation
 from body_organ_analysis.imaging.volume import CTVolume
-from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.labelmap import LabelMap, is_fortran
 from body_organ_analysis.models.registry import BODY_PARTS_LABELS, BODY_REGIONS_LABELS, ModelSpec
 
 TARGET_PIXEL_MM = 3.0
@@ -62,7 +62,7 @@ def predict_threshold_model(spec: ModelSpec, ct: CTVolume, labelmaps: dict[str, 
 
 def threshold_maps(ct: CTVolume, total: LabelMap | None) -> tuple[LabelMap, LabelMap]:
     """Both label maps at once (they share the body outline)."""
-    from body_organ_analysis.bca.morphology import is_fortran, upsample_labels
+    from body_organ_analysis.bca.morphology import upsample_labels
     from body_organ_analysis.bca.threshold_regions import body_regions
 
     view = ras_view(ct, total)

@@ -27,7 +27,7 @@ import numpy as np
 
 from body_organ_analysis.bca import morphology as mo
 from body_organ_analysis.bca.total_groups import group_masks
-from body_organ_analysis.labelmap import LabelMap
+from body_organ_analysis.labelmap import LabelMap, is_fortran
 from body_organ_analysis.models.registry import BODY_REGIONS_LABELS
 
 R = {name: label for label, name in BODY_REGIONS_LABELS.items()}
@@ -104,7 +104,7 @@ def body_regions(
     for name, region in (("gland", "glands"), ("brain", "brain"), ("spinal_cord", "spinal_cord")):
         if name in groups:
             labels[groups[name] & body] = R[region]
-    full = mo.upsample_labels(labels, factor, hu.shape, fortran=mo.is_fortran(hu))
+    full = mo.upsample_labels(labels, factor, hu.shape, fortran=is_fortran(hu))
     if factor > 1:
         full = refine_edges(full, labels, hu, factor)
     trim_skin_surface(full, hu)

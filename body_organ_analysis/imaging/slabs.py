@@ -6,13 +6,14 @@ from typing import Iterator
 
 import numpy as np
 
+from body_organ_analysis.labelmap import is_fortran
+
 SLAB_VOXELS = 1 << 21  # full-size temporaries shrink to one slab of about this many voxels
 
 
 def slowest_axis(array: np.ndarray) -> int:
     """The axis that changes slowest in ``array``'s memory (nibabel hands out Fortran order)."""
-    fortran = array.flags.f_contiguous and not array.flags.c_contiguous
-    return array.ndim - 1 if fortran else 0
+    return array.ndim - 1 if is_fortran(array) else 0
 
 
 def slabs(array: np.ndarray, axis: int | None = None, voxels: int | None = None) -> Iterator[tuple[slice, ...]]:

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from body_organ_analysis.labelmap import label_boxes, label_counts
+from body_organ_analysis.labelmap import is_fortran, label_boxes, label_counts
 
 Box = tuple[slice, ...]
 CHUNK_VOXELS = 1 << 23  # 8 Mi voxels per chunk: bounds every temporary to tens of MB
@@ -41,7 +41,7 @@ class LabelIndex:
             raise ValueError(f"CT {ct.shape} and label map {labels_data.shape} differ in shape")
         self.data = labels_data
         self.ct = ct
-        self.order = "F" if labels_data.flags.f_contiguous and not labels_data.flags.c_contiguous else "C"
+        self.order = "F" if is_fortran(labels_data) else "C"
 
     # --- labels alone -------------------------------------------------------------
     @cached_property
